@@ -1,0 +1,88 @@
+"""Command-line entry points (also installed as ``vlcat-*`` console scripts).
+
+They parse arguments and call the library; every ``VlcatError`` becomes ``error: <one line>`` and exit
+status 2 (130 for an interrupted run), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from vlcat.errors import VlcatError
+
+
+def _guard(fn: Callable[[], int | None]) -> int:
+    try:
+        return fn() or 0
+    except VlcatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vlcat-train", description="Train and evaluate one prompt-tuning run.")
+    p.add_argument("--config", "-c", action="append", default=[],
+                   help="YAML config (repeatable; later files win); see configs/")
+    p.add_argument("--output-dir", "-o", help="run folder (same as output_dir=...)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in the output folder")
+    p.add_argument("--overwrite", action="store_true", help="delete a previous run in the output folder first")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=0.01 data.num_shots=4")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from vlcat.config import load_config
+        from vlcat.train.run import run_training
+
+        overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
+        cfg = load_config(args.config or None, overrides)
+        record = run_training(cfg, resume=args.resume, overwrite=args.overwrite)
+        summary = {k: round(v["accuracy"], 2) for k, v in record["metrics"].items()}
+        print(json.dumps({"output_dir": cfg.output_dir, "method": record["method"], "accuracy": summary,
+                          "prompt": record["prompt"]}))
+        return 0
+
+    return _guard(go)
+
+
+def eval_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vlcat-eval", description="Evaluate a finished run on another split, "
+                                "class subset or dataset.")
+    p.add_argument("run", help="run folder written by vlcat-train")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--subsample", choices=["all", "base", "novel"], help="class subset (base-to-novel)")
+    p.add_argument("--dataset", help="another dataset card (cross-dataset / domain generalisation)")
+    p.add_argument("--root", help="data root for --dataset")
+    p.add_argument("--name", help="name of the result file under <run>/eval/")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the run's config")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from vlcat.train.run import evaluate_run
+
+        res = evaluate_run(args.run, split=args.split, subsample=args.subsample, dataset=args.dataset,
+                           root=args.root, name=args.name, overrides=args.overrides)
+        print(json.dumps({"dataset": res["dataset"], "subsample": res["subsample"], "split": res["split"],
+                          "accuracy": round(res["metrics"]["accuracy"], 2)}))
+        return 0
+
+    return _guard(go)
+
+
+def _delegate(module: str, func: str) -> Callable[[list[str] | None], int]:
+    def main(argv: list[str] | None = None) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), func)(argv)
+
+    return main
+
+
+serve_llm_main = _delegate("vlcat.llm.cli", "main")
+report_main = _delegate("vlcat.report_cli", "main")
+base2novel_main = _delegate("vlcat.sweeps", "base2novel_main")

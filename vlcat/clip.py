@@ -1,0 +1,228 @@
+"""Load a frozen open_clip model with its tokenizer and the transforms CoOp's protocol uses.
+
+Every model goes through one path, whether it is an open_clip name with a ``pretrained`` tag, a local
+checkpoint, a model config given as data, or the embedded toy CLIP (``vlcat-toy``), so that what the
+tests exercise offline is what a user runs with downloaded weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import torch
+from torch import nn
+from torchvision import transforms as T
+
+from vlcat.errors import ModelError
+
+ASSETS = Path(__file__).resolve().parent / "synth" / "assets"
+BUILTIN_MODELS: dict[str, tuple[Path, Path]] = {
+    "vlcat-toy": (ASSETS / "toy_clip.json", ASSETS / "toy_clip.safetensors"),
+}
+
+_INTERP = {
+    "bicubic": T.InterpolationMode.BICUBIC,
+    "bilinear": T.InterpolationMode.BILINEAR,
+    "nearest": T.InterpolationMode.NEAREST,
+}
+
+
+@dataclass
+class ClipBundle:
+    """A frozen CLIP plus what prompt learners and data loaders need next to it."""
+
+    model: nn.Module
+    tokenizer: Any
+    train_transform: T.Compose
+    test_transform: T.Compose
+    model_id: str
+    """Stable identity of the weights (name, tag, file fingerprint): part of every feature-cache key."""
+    preprocess: dict[str, Any] = field(default_factory=dict)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def context_length(self) -> int:
+        return int(text_tower(self.model).positional_embedding.shape[0])
+
+
+def text_tower(model: nn.Module) -> nn.Module:
+    """Return the module holding the text transformer's parts.
+
+    open_clip's ``CLIP`` keeps them on the model itself, ``CustomTextCLIP`` on ``model.text``.
+    """
+    return model.text if hasattr(model, "text") else model
+
+
+SUPPORTED_TEXT_TOWERS = "open_clip's built-in causal Transformer text towers (CLIP and CustomTextCLIP/TextTransformer)"
+
+
+def check_text_tower(model: nn.Module, name: str) -> None:
+    """Fail early, with the supported kinds named, when the text tower can't take prompt embeddings."""
+    tower = text_tower(model)
+    needed = ("token_embedding", "positional_embedding", "transformer", "ln_final")
+    missing = [n for n in needed if not hasattr(tower, n)]
+    if missing or not isinstance(getattr(tower, "token_embedding", None), nn.Embedding):
+        raise ModelError(
+            f"model '{name}' has a {type(tower).__name__} text tower, which prompt learners cannot drive; "
+            f"supported: {SUPPORTED_TEXT_TOWERS}"
+        )
+
+
+def _file_fingerprint(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{int(st.st_mtime)}"
+
+
+def _read_model_config(model_config: dict[str, Any] | str | os.PathLike) -> dict[str, Any]:
+    if isinstance(model_config, dict):
+        return json.loads(json.dumps(model_config))
+    path = Path(model_config)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"model config file not found: {path}") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read model config {path}: {exc}") from None
+
+
+def _build_from_config(cfg: dict[str, Any], name: str) -> tuple[nn.Module, dict[str, Any]]:
+    cfg = dict(cfg)
+    cfg = cfg.get("model_cfg", cfg)
+    preprocess = dict(cfg.pop("preprocess_cfg", {}) or {})
+    if "hf_model_name" in (cfg.get("text_cfg") or {}):
+        raise ModelError(
+            f"model '{name}' uses a Hugging Face text tower, which prompt learners cannot drive; "
+            f"supported: {SUPPORTED_TEXT_TOWERS}"
+        )
+    custom = cfg.pop("custom_text", False)
+    try:
+        cls = open_clip.CustomTextCLIP if custom else open_clip.CLIP
+        model = cls(**cfg)
+    except TypeError as exc:
+        raise ModelError(f"invalid open_clip model config for '{name}': {exc}") from None
+    return model, preprocess
+
+
+def _load_weights(model: nn.Module, checkpoint: Path) -> None:
+    if not checkpoint.is_file():
+        raise ModelError(f"checkpoint not found: {checkpoint} (give an existing .pt/.bin/.safetensors file)")
+    try:
+        state = open_clip.load_state_dict(str(checkpoint), weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means an unreadable file
+        raise ModelError(f"cannot read checkpoint {checkpoint}: {type(exc).__name__}: {exc}") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise ModelError(f"checkpoint {checkpoint} does not match the model: {detail}") from None
+
+
+def coop_train_transform(size: int, mean: tuple[float, ...], std: tuple[float, ...],
+                         interpolation: str = "bicubic") -> T.Compose:
+    """CoOp's training augmentation: random resized crop (scale 0.08-1) and horizontal flip."""
+    return T.Compose([
+        T.RandomResizedCrop(size, scale=(0.08, 1.0), interpolation=_INTERP[interpolation]),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        T.Normalize(mean, std),
+    ])
+
+
+def eval_transform(size: int, mean: tuple[float, ...], std: tuple[float, ...],
+                   interpolation: str = "bicubic") -> T.Compose:
+    """Resize the shorter side and center-crop, as CLIP and CoOp evaluate."""
+    return T.Compose([
+        T.Resize(size, interpolation=_INTERP[interpolation]),
+        T.CenterCrop(size),
+        T.ToTensor(),
+        T.Normalize(mean, std),
+    ])
+
+
+def _tokenizer_for(name: str, cfg: dict[str, Any] | None, context_length: int) -> Any:
+    text_cfg = (cfg or {}).get("text_cfg", {}) if cfg else {}
+    if cfg is not None and not text_cfg.get("hf_tokenizer_name"):
+        return open_clip.SimpleTokenizer(context_length=context_length)
+    return open_clip.get_tokenizer(name, context_length=context_length)
+
+
+def load_clip(
+    model: str | None,
+    pretrained: str | None = None,
+    *,
+    model_config: dict[str, Any] | str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+) -> ClipBundle:
+    """Build a frozen CLIP in eval mode with its tokenizer and CoOp-style transforms.
+
+    ``model`` is an open_clip model name (``ViT-B-16``), a builtin alias (``vlcat-toy``), or any label
+    when ``model_config`` gives the architecture as data. ``pretrained`` is an open_clip tag (downloads on
+    a machine with internet); ``checkpoint`` a local weights file, which wins over the tag.
+    """
+    if not model:
+        raise ModelError("no model given: set model.name (e.g. 'vlcat-toy' or 'ViT-B-16')")
+    device = torch.device(device)
+    cfg: dict[str, Any] | None = None
+    if model in BUILTIN_MODELS and model_config is None:
+        cfg_path, ckpt_path = BUILTIN_MODELS[model]
+        if not cfg_path.is_file() or not ckpt_path.is_file():
+            raise ModelError(f"builtin model '{model}' is missing its files under {ASSETS}; reinstall vlcat")
+        model_config = cfg_path
+        checkpoint = checkpoint or ckpt_path
+
+    if model_config is not None:
+        cfg = _read_model_config(model_config)
+        clip_model, preprocess = _build_from_config(cfg, model)
+        ident = "config:" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+    else:
+        if model not in open_clip.list_models():
+            known = ", ".join(m for m in open_clip.list_models() if m.startswith(("ViT-B", "RN50")))
+            raise ModelError(f"unknown model '{model}'; use an open_clip name (e.g. {known}, ...) or 'vlcat-toy'")
+        tag = None if checkpoint else pretrained
+        try:
+            clip_model = open_clip.create_model(model, pretrained=tag, device="cpu")
+        except Exception as exc:  # noqa: BLE001 - download/tag errors become one line
+            raise ModelError(
+                f"cannot create '{model}' with pretrained='{tag}': {type(exc).__name__}: {str(exc)[:200]}; "
+                "on an offline machine pass a local file via model.checkpoint"
+            ) from None
+        preprocess = dict(getattr(clip_model.visual, "preprocess_cfg", {}) or {})
+        ident = f"open_clip:{model}:{tag or 'random'}"
+
+    check_text_tower(clip_model, model)
+    if checkpoint is not None:
+        ckpt = Path(checkpoint)
+        _load_weights(clip_model, ckpt)
+        ident += f"|ckpt:{_file_fingerprint(ckpt)}"
+
+    clip_model.eval().requires_grad_(False).to(device)
+
+    size = preprocess.get("size") or clip_model.visual.image_size
+    size = size[0] if isinstance(size, (list, tuple)) else int(size)
+    mean = tuple(preprocess.get("mean") or open_clip.OPENAI_DATASET_MEAN)
+    std = tuple(preprocess.get("std") or open_clip.OPENAI_DATASET_STD)
+    interp = preprocess.get("interpolation") or "bicubic"
+    preprocess = {"size": size, "mean": list(mean), "std": list(std), "interpolation": interp}
+    ctx_len = int(text_tower(clip_model).positional_embedding.shape[0])
+    return ClipBundle(
+        model=clip_model,
+        tokenizer=_tokenizer_for(model, cfg, ctx_len),
+        train_transform=coop_train_transform(size, mean, std, interp),
+        test_transform=eval_transform(size, mean, std, interp),
+        model_id=ident,
+        preprocess=preprocess,
+        device=device,
+    )

@@ -1,0 +1,283 @@
+"""Typed run configuration: YAML files that extend each other, ``key=value`` overrides, validation.
+
+The schema is a tree of dataclasses read through OmegaConf, so an unknown key or a wrong type fails
+*before any work*, with a message that names the key and the allowed ones. YAML files may list other
+YAML files under ``extends:`` (paths relative to the file); they are merged first, in order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from vlcat.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "configs"
+
+
+@dataclass
+class ModelConfig:
+    name: str = "vlcat-toy"
+    """open_clip model name (ViT-B-16, ...), 'vlcat-toy', or a label when `config` is given."""
+    pretrained: str | None = None
+    """open_clip pretrained tag (openai, laion2b_s34b_b88k, ...); downloads on a machine with internet."""
+    checkpoint: str | None = None
+    """Local weights file (.pt/.bin/.safetensors); wins over `pretrained`."""
+    config: str | None = None
+    """JSON file with an open_clip model config, to build architectures that are not registered."""
+    device: str = "auto"
+    precision: str = "auto"
+    """auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16 | fp16."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "synth_shapes"
+    """Dataset card name (datasets/<name>.yaml) or path to a card file."""
+    root: str = "data"
+    """Folder holding the datasets in CoOp's layout (see datasets/DATASETS.md)."""
+    num_shots: int = 16
+    subsample_classes: str = "all"
+    """all | base | novel (CoCoOp's base-to-novel split)."""
+    strict: bool = True
+    """Fail on a missing/corrupt image (true) or skip it and count it in the run record (false)."""
+    on_too_few: str = "error"
+    """error | warn: what to do when a class has fewer than num_shots training images."""
+    repeat: bool = False
+    cache_dir: str | None = None
+    """Few-shot splits and image features; default $VLCAT_CACHE or ~/.cache/vlcat."""
+    num_workers: int = 0
+
+
+@dataclass
+class LearnerConfig:
+    name: str = "coop"
+    """coop | zeroshot."""
+    n_ctx: int = 16
+    ctx_init: str = ""
+    """Initial context words (e.g. 'a photo of a'); empty = random N(0, init_std)."""
+    csc: bool = False
+    class_token_position: str = "end"
+    init_std: float = 0.02
+    fast_text: bool = True
+    """Use the exact fast text encoder (truncation + shared prefix); false = plain 77-token encoding."""
+    templates: str = "single"
+    """Zero-shot: 'single' (the card's hand-written template) or 'ensemble' (the card's list)."""
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"
+    lr: float = 0.002
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    max_epoch: int = 200
+    warmup_epoch: int = 1
+    warmup_lr: float = 1e-5
+    scheduler: str = "cosine"
+    """cosine | constant."""
+    batch_size: int = 32
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 1
+    feature_cache: bool = True
+    """Encode each training image once per augmentation view and reuse it (false = every step)."""
+    aug_views: int = 0
+    """Distinct augmented views cached per image; 0 = one per epoch (same numbers as no cache)."""
+    eval_batch_size: int = 128
+    log_every: int = 10
+    progress: bool = True
+    eval_splits: list[str] = field(default_factory=lambda: ["test"])
+
+
+@dataclass
+class LLMConfig:
+    base_url: str | None = None
+    """OpenAI-compatible endpoint (http://127.0.0.1:8000/v1); null = the local vLLM server vlcat starts/reuses."""
+    model: str | None = None
+    """Served model; null = default resolution (embedded SmolLM2 on CPU, an instruct model on CUDA)."""
+    api_key: str | None = None
+    python: str | None = None
+    """Interpreter that has vLLM; null = the project's .venv-llm."""
+    timeout: float = 120.0
+    max_retries: int = 2
+    max_concurrency: int = 4
+    use_cache: bool = True
+    cache_dir: str | None = None
+    required: bool = False
+    """Fail before training when the endpoint is not healthy (instead of skipping LLM stages)."""
+    temperature: float = 1.0
+    max_tokens: int = 512
+    gpu_memory_utilization: float = 0.4
+
+
+@dataclass
+class CatalystConfig:
+    enabled: bool = False
+    epochs: list[int] = field(default_factory=list)
+    """Epochs (1-based) after which an LLM stage runs; empty = use `rounds` and `span`."""
+    rounds: int = 2
+    span: float = 0.5
+    """Spread `rounds` LLM stages evenly over this leading fraction of training."""
+    snapshots_per_stage: int = 8
+    max_trajectory: int = 16
+    num_candidates: int = 8
+    """Prompts requested from the LLM per stage."""
+    num_requests: int = 1
+    """Completions (n) per stage request."""
+    policy: str = "best"
+    """best | if_better."""
+    decode_metric: str = "cosine"
+    reset_momentum: bool = True
+    length_rule: str = "pad_keep"
+    """How texts shorter/longer than n_ctx fill the context slots (see vlcat/catalyst/restart.py)."""
+    include_template: bool = True
+    num_class_examples: int = 10
+
+
+@dataclass
+class RunConfig:
+    output_dir: str = "runs/default"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    catalyst: CatalystConfig = field(default_factory=CatalystConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "model.precision": ("auto", "fp32", "bf16", "fp16"),
+    "data.subsample_classes": ("all", "base", "novel"),
+    "data.on_too_few": ("error", "warn"),
+    "learner.name": ("coop", "zeroshot"),
+    "learner.class_token_position": ("end", "middle", "front"),
+    "learner.templates": ("single", "ensemble"),
+    "optim.name": ("sgd",),
+    "optim.scheduler": ("cosine", "constant"),
+    "catalyst.policy": ("best", "if_better"),
+    "catalyst.decode_metric": ("cosine", "l2"),
+}
+
+
+def _allowed_keys(node: Any) -> list[str]:
+    return sorted(node.keys()) if isinstance(node, DictConfig) else []
+
+
+def _explain(exc: OmegaConfBaseException, schema: DictConfig) -> str:
+    key = getattr(exc, "full_key", None) or ""
+    if isinstance(exc, ConfigKeyError) or "not in struct" in str(exc) or "Key '" in str(exc):
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        node = OmegaConf.select(schema, parent) if parent else schema
+        allowed = ", ".join(_allowed_keys(node))
+        return f"unknown config key '{key}'; allowed here: {allowed}"
+    if isinstance(exc, ValidationError):
+        msg = str(exc).splitlines()[0]
+        return f"bad value for '{key}': {msg}"
+    return f"invalid config at '{key}': {str(exc).splitlines()[0]}"
+
+
+def _load_yaml(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"config files extend each other in a loop: {' -> '.join(map(str, seen + (path,)))}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        node = OmegaConf.load(path)
+    except Exception as exc:  # noqa: BLE001 - YAML syntax errors become one line
+        raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"{path} must hold a mapping of config keys")
+    parents = node.pop("extends", None) or []
+    if isinstance(parents, str):
+        parents = [parents]
+    merged = OmegaConf.create({})
+    for parent in parents:
+        merged = OmegaConf.merge(merged, _load_yaml(_resolve_path(str(parent), path.parent), seen + (path,)))
+    return OmegaConf.merge(merged, node)
+
+
+def _resolve_path(name: str, base: Path) -> Path:
+    """Relative to the including file first, then to the repository's configs/ folder."""
+    for cand in (base / name, CONFIG_DIR / name, Path(name)):
+        if cand.is_file():
+            return cand
+    return base / name
+
+
+def parse_overrides(overrides: list[str]) -> DictConfig:
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like key=value (e.g. optim.lr=0.01)")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"cannot parse overrides: {str(exc).splitlines()[0]}") from None
+
+
+def load_config(files: list[str | os.PathLike] | str | os.PathLike | None = None,
+                overrides: list[str] | None = None) -> RunConfig:
+    """Merge schema defaults, YAML files (with their `extends`) and overrides; validate everything."""
+    schema = OmegaConf.structured(RunConfig)
+    layers: list[DictConfig] = []
+    if files is not None:
+        for f in [files] if isinstance(files, (str, os.PathLike)) else files:
+            layers.append(_load_yaml(_resolve_path(str(f), Path.cwd())))
+    layers.append(parse_overrides(overrides or []))
+    merged = schema
+    try:
+        for layer in layers:
+            merged = OmegaConf.merge(merged, layer)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_explain(exc, schema)) from None
+    cfg: RunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    """Range and choice checks that types alone can't express."""
+    for dotted, choices in _CHOICES.items():
+        value = OmegaConf.select(OmegaConf.structured(cfg), dotted)
+        if value not in choices:
+            raise ConfigError(f"{dotted}={value!r} is not one of: {', '.join(choices)}")
+    checks = [
+        (cfg.optim.lr > 0, f"optim.lr must be > 0, got {cfg.optim.lr}"),
+        (cfg.optim.max_epoch >= 1, f"optim.max_epoch must be >= 1, got {cfg.optim.max_epoch}"),
+        (cfg.optim.batch_size >= 1, f"optim.batch_size must be >= 1, got {cfg.optim.batch_size}"),
+        (cfg.optim.warmup_epoch >= 0, "optim.warmup_epoch must be >= 0"),
+        (cfg.optim.weight_decay >= 0, "optim.weight_decay must be >= 0"),
+        (0 <= cfg.optim.momentum < 1, "optim.momentum must be in [0, 1)"),
+        (cfg.data.num_shots >= 1 or cfg.data.num_shots == -1,
+         f"data.num_shots must be >= 1 (or -1 for the full training split), got {cfg.data.num_shots}"),
+        (cfg.learner.n_ctx >= 1, f"learner.n_ctx must be >= 1, got {cfg.learner.n_ctx}"),
+        (cfg.train.aug_views >= 0, "train.aug_views must be >= 0"),
+        (cfg.catalyst.rounds >= 0, "catalyst.rounds must be >= 0"),
+        (0 < cfg.catalyst.span <= 1, "catalyst.span must be in (0, 1]"),
+        (cfg.catalyst.num_candidates >= 1, "catalyst.num_candidates must be >= 1"),
+        (bool(cfg.output_dir), "output_dir must be set"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+    bad_epochs = [e for e in cfg.catalyst.epochs if not 1 <= e <= cfg.optim.max_epoch]
+    if bad_epochs:
+        raise ConfigError(f"catalyst.epochs {bad_epochs} are outside 1..optim.max_epoch={cfg.optim.max_epoch}")
+
+
+def to_yaml(cfg: RunConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(OmegaConf.structured(cfg))  # type: ignore[return-value]

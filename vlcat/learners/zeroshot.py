@@ -1,0 +1,34 @@
+"""Zero-shot CLIP with hand-written templates: the reference row of every table."""
+
+from __future__ import annotations
+
+import torch
+
+from vlcat.clip import ClipBundle
+from vlcat.learners.base import PromptLearner, tokenize
+
+
+class ZeroShotCLIP(PromptLearner):
+    """Class weights from templates such as "a photo of a {}."; several templates are averaged
+    (CLIP's prompt ensembling: mean of the normalised features of each template)."""
+
+    def __init__(self, clip: ClipBundle, classnames: list[str], templates: list[str]) -> None:
+        super().__init__(clip, classnames)
+        if not templates:
+            raise ValueError("zero-shot needs at least one template")
+        self.templates = list(templates)
+        with torch.no_grad():
+            feats = []
+            for tpl in self.templates:
+                ids = tokenize(clip, [tpl.format(name) for name in self.classnames])
+                emb = self.encoder.tower.token_embedding(ids)
+                f = self.encoder(emb, self.encoder.pool_index(ids)).float()
+                feats.append(f / f.norm(dim=-1, keepdim=True))
+            weights = torch.stack(feats).mean(0)
+        self.register_buffer("weights", weights, persistent=False)
+
+    def class_features(self) -> torch.Tensor:
+        return self.weights
+
+    def prompt_text(self) -> str:
+        return " | ".join(self.templates)

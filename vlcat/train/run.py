@@ -1,0 +1,278 @@
+"""One run from config to record: data, model, learner, training, evaluation, the run record JSON.
+
+The run folder is the unit of work and of resumption. It holds ``config.yaml`` (written before any
+training), ``metrics.jsonl``, ``checkpoint.pt`` and, once everything finished, ``record.json``; a folder
+with a record is finished and is never silently overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import vlcat
+from vlcat.clip import ClipBundle, load_clip
+from vlcat.config import RunConfig, load_config, to_dict, to_yaml
+from vlcat.data import DatasetSplits, load_dataset, sample_fewshot, subsample_classes
+from vlcat.errors import ConfigError, RunError
+from vlcat.learners import build_learner
+from vlcat.learners.base import PromptLearner
+from vlcat.train.checkpoint import atomic_write_text, load_checkpoint
+from vlcat.train.evaluate import classification_metrics, predict_logits
+from vlcat.train.features import FeatureCache
+from vlcat.train.trainer import Trainer, TrainerCallback
+
+RECORD = "record.json"
+CONFIG = "config.yaml"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("VLCAT_CACHE") or Path.home() / ".cache" / "vlcat")
+
+
+def cache_dir_of(cfg: RunConfig) -> Path:
+    return Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"model.device={name} but no CUDA device is available; use model.device=cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_state(run_dir: Path) -> str:
+    """'new', 'unfinished' or 'finished'."""
+    if (run_dir / RECORD).is_file():
+        return "finished"
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        return "unfinished"
+    return "new"
+
+
+def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> str:
+    """Decide what to do with the output folder before any work; raise if the user must choose."""
+    state = run_state(run_dir)
+    if state == "finished" and not (overwrite or resume):
+        raise RunError(f"{run_dir} already holds a finished run; pass --overwrite to retrain "
+                       "or choose another output_dir")
+    if state == "unfinished" and not (overwrite or resume):
+        raise RunError(f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite "
+                       "to start over")
+    if overwrite and state != "new" and not (run_dir / CONFIG).is_file():
+        raise RunError(f"{run_dir} is not empty and is not a vlcat run folder; refusing to overwrite it")
+    return state
+
+
+def prepare_data(cfg: RunConfig) -> DatasetSplits:
+    d = cfg.data
+    splits = load_dataset(d.dataset, d.root, strict=d.strict)
+    splits = sample_fewshot(splits, d.num_shots, cfg.train.seed, cache_dir_of(cfg) / "fewshot",
+                            repeat=d.repeat, on_too_few=d.on_too_few)
+    return subsample_classes(splits, d.subsample_classes)
+
+
+def load_model(cfg: RunConfig) -> ClipBundle:
+    m = cfg.model
+    return load_clip(m.name, m.pretrained, model_config=m.config, checkpoint=m.checkpoint,
+                     device=resolve_device(m.device))
+
+
+def make_learner(cfg: RunConfig, clip: ClipBundle, splits: DatasetSplits) -> PromptLearner:
+    return build_learner(cfg.learner, clip, splits.classnames, splits.template, splits.templates)
+
+
+def evaluate_split(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, splits: DatasetSplits,
+                   split: str, cache: FeatureCache) -> dict[str, Any]:
+    items = getattr(splits, split)
+    if not items:
+        return {"accuracy": float("nan"), "macro_f1": float("nan"), "per_class_accuracy": {}, "n": 0}
+    feats = cache.features(clip, items, clip.test_transform, batch_size=cfg.train.eval_batch_size,
+                           num_workers=cfg.data.num_workers, precision=cfg.model.precision,
+                           desc=f"encode {split}" if cfg.train.progress else None)
+    labels = torch.tensor([it.label for it in items])
+    return classification_metrics(predict_logits(learner, feats), labels, splits.classnames)
+
+
+def build_callbacks(cfg: RunConfig, run_dir: Path, splits: DatasetSplits) -> list[TrainerCallback]:
+    if not cfg.catalyst.enabled:
+        return []
+    from vlcat.catalyst import build_catalyst  # imported lazily: plain CoOp needs no LLM code
+
+    return [build_catalyst(cfg, run_dir, splits)]
+
+
+@contextmanager
+def stop_on_signals(trainer: Trainer):
+    """SIGINT/SIGTERM ask the trainer to checkpoint and stop at the next step; a second one kills."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum, frame):  # noqa: ARG001
+        trainer.stop_requested = True
+        for s, h in old.items():
+            signal.signal(s, h)
+
+    for s in old:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False,
+                 callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
+    """Train and evaluate one run; returns its record (also written to ``<output_dir>/record.json``)."""
+    run_dir = Path(cfg.output_dir)
+    state = check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    if state == "finished" and resume and not overwrite:
+        return json.loads((run_dir / RECORD).read_text())
+    if resume and (run_dir / CONFIG).is_file():
+        saved = load_config(run_dir / CONFIG, [f"output_dir={cfg.output_dir}"])
+        if to_dict(saved) != to_dict(cfg):
+            raise RunError(f"the config differs from the one saved in {run_dir / CONFIG}; resume with the same "
+                           "config (or just --resume with the run folder) or use --overwrite")
+
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    seed_everything(cfg.train.seed)
+    t = time.perf_counter()
+    splits = prepare_data(cfg)
+    timings["data_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    clip = load_model(cfg)
+    learner = make_learner(cfg, clip, splits).to(clip.device)
+    timings["model_s"] = time.perf_counter() - t
+    cbs = build_callbacks(cfg, run_dir, splits) if callbacks is None else callbacks
+
+    if overwrite and state != "new":
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / CONFIG, to_yaml(cfg))
+
+    cache = FeatureCache(cache_dir_of(cfg), enabled=cfg.train.feature_cache)
+    history: list[dict[str, Any]] = []
+    trainer = None
+    if any(p.requires_grad for p in learner.parameters()):
+        trainer = Trainer(cfg, clip, learner, splits.train, run_dir, cache, cbs, val_items=splits.val)
+        with stop_on_signals(trainer):
+            history = trainer.fit(resume=resume)
+        timings.update({f"train_{k}": v for k, v in trainer.timings.items()})
+
+    t = time.perf_counter()
+    metrics = {split: evaluate_split(cfg, clip, learner, splits, split, cache) for split in cfg.train.eval_splits}
+    timings["eval_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t_start
+    record = {
+        "vlcat_version": vlcat.__version__,
+        "status": "finished",
+        "learner": cfg.learner.name,
+        "method": method_name(cfg),
+        "dataset": splits.name,
+        "subsample": splits.subset,
+        "num_shots": cfg.data.num_shots,
+        "seed": cfg.train.seed,
+        "model": clip.model_id,
+        "num_classes": splits.num_classes,
+        "classnames": splits.classnames,
+        "split_sizes": splits.sizes(),
+        "skipped_images": len(splits.skipped),
+        "metrics": metrics,
+        "prompt": learner.prompt_text(),
+        "final_train": history[-1] if history else None,
+        "timings": timings,
+        "feature_cache": {"hits": cache.hits, "misses": cache.misses},
+        "config": to_dict(cfg),
+    }
+    for cb in cbs:
+        summary = getattr(cb, "summary", None)
+        if summary is not None:
+            record.update(summary())
+    atomic_write_text(run_dir / RECORD, json.dumps(record, indent=2))
+    return record
+
+
+def method_name(cfg: RunConfig) -> str:
+    """The row label of tables: learner plus the catalyst when it ran."""
+    if cfg.learner.name == "zeroshot":
+        return "zeroshot"
+    return f"{cfg.learner.name}+catalyst" if cfg.catalyst.enabled else cfg.learner.name
+
+
+def load_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any] | None]:
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        raise RunError(f"{run_dir} is not a vlcat run folder (no {CONFIG}); give the output_dir of a run")
+    cfg = load_config(run_dir / CONFIG)
+    record = json.loads((run_dir / RECORD).read_text()) if (run_dir / RECORD).is_file() else None
+    return cfg, record
+
+
+def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | None = None,
+                 dataset: str | None = None, root: str | None = None, name: str | None = None,
+                 overrides: list[str] | None = None) -> dict[str, Any]:
+    """Evaluate a finished run's learner on another split, class subset or dataset (cross-dataset)."""
+    run_dir = Path(run_dir)
+    cfg, record = load_run(run_dir)
+    if record is None:
+        raise RunError(f"{run_dir} has not finished (no {RECORD}); finish it with --resume first")
+    extra = list(overrides or [])
+    if subsample:
+        extra.append(f"data.subsample_classes={subsample}")
+    if dataset:
+        extra.append(f"data.dataset={dataset}")
+    if root:
+        extra.append(f"data.root={root}")
+    if extra:
+        cfg = load_config(run_dir / CONFIG, extra)
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"split must be train, val or test, got '{split}'")
+    seed_everything(cfg.train.seed)
+    splits = prepare_data(cfg)
+    clip = load_model(cfg)
+    learner = make_learner(cfg, clip, splits).to(clip.device)
+    ckpt = run_dir / "checkpoint.pt"
+    if any(p.requires_grad for p in learner.parameters()):
+        if not ckpt.is_file():
+            raise RunError(f"{ckpt} is missing; the learned prompt cannot be evaluated")
+        state = load_checkpoint(ckpt)["learner"]
+        if cfg.learner.csc and state["ctx"].shape[0] != len(splits.classnames):
+            raise RunError("a class-specific context (csc=true) cannot be applied to other classes")
+        learner.load_trainable_state(state)
+    cache = FeatureCache(cache_dir_of(cfg), enabled=cfg.train.feature_cache)
+    metrics = evaluate_split(cfg, clip, learner, splits, split, cache)
+    name = name or f"{splits.name}_{splits.subset}_{split}"
+    result = {"run": str(run_dir), "dataset": splits.name, "subsample": splits.subset, "split": split,
+              "num_classes": splits.num_classes, "metrics": metrics, "prompt": learner.prompt_text(),
+              "method": record.get("method"), "seed": cfg.train.seed, "num_shots": cfg.data.num_shots}
+    atomic_write_text(run_dir / "eval" / f"{name}.json", json.dumps(result, indent=2))
+    return result
+
+
+def print_error_and_exit(exc: Exception) -> None:
+    print(f"error: {exc}", file=sys.stderr)
+    raise SystemExit(getattr(exc, "exit_code", 2))

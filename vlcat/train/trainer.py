@@ -1,0 +1,268 @@
+"""The gradient loop: CoOp's protocol, checkpoints at epoch ends and on interruption, exact resume.
+
+Everything random in an epoch (batch order, augmentation crops) is a pure function of (seed, epoch), so
+a run resumed from a checkpoint at any step ends with the same numbers as an uninterrupted one.
+Callbacks (the LLM catalyst) hook into step and epoch ends and may replace the context vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
+
+from vlcat.clip import ClipBundle
+from vlcat.config import RunConfig
+from vlcat.data import Datum
+from vlcat.errors import VlcatError
+from vlcat.learners.base import PromptLearner
+from vlcat.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vlcat.train.features import (
+    FeatureCache,
+    SeededImages,
+    autocast_for,
+    batches,
+    items_fingerprint,
+    steps_per_epoch,
+)
+from vlcat.train.schedule import lr_at_epoch
+
+
+class RunInterrupted(VlcatError):
+    """Training stopped on a signal after saving a checkpoint; ``--resume`` continues it."""
+
+    exit_code = 130
+
+
+class TrainerCallback:
+    """Hooks for code that acts between gradient steps (the LLM catalyst)."""
+
+    def on_train_start(self, trainer: Trainer) -> None: ...
+
+    def on_step_end(self, trainer: Trainer, info: dict[str, Any]) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, summary: dict[str, Any]) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class Trainer:
+    """Trains a text-only prompt learner on few-shot images with SGD and CoOp's schedule."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        clip: ClipBundle,
+        learner: PromptLearner,
+        train_items: Sequence[Datum],
+        run_dir: Path,
+        cache: FeatureCache,
+        callbacks: Sequence[TrainerCallback] = (),
+        val_items: Sequence[Datum] = (),
+    ) -> None:
+        self.cfg = cfg
+        self.clip = clip
+        self.learner = learner
+        self.train_items = list(train_items)
+        self.val_items = list(val_items)
+        self.run_dir = run_dir
+        self.cache = cache
+        self.callbacks = list(callbacks)
+        self.device = clip.device
+        self.labels = torch.tensor([it.label for it in self.train_items], dtype=torch.long)
+        self.params = [p for p in learner.parameters() if p.requires_grad]
+        o = cfg.optim
+        self.optimizer = torch.optim.SGD(self.params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        self.items_hash = items_fingerprint(self.train_items)
+        self.steps_per_epoch = steps_per_epoch(len(self.train_items), o.batch_size)
+        self.global_step = 0
+        self.epoch = 0
+        self.stop_requested = False
+        self.history: list[dict[str, Any]] = []
+        self.timings = {"features_s": 0.0, "steps_s": 0.0, "callbacks_s": 0.0}
+        self._plain: dict[str, torch.Tensor] = {}
+        self._live_data = None if cfg.train.feature_cache else SeededImages(
+            self.train_items, clip.train_transform, cfg.train.seed)
+
+    # ----- data ----------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def view_of(self, epoch: int) -> int:
+        views = self.cfg.train.aug_views
+        return epoch if views == 0 else epoch % views
+
+    def epoch_features(self, epoch: int) -> torch.Tensor:
+        """Augmented training features of this epoch's view (cached, or computed now)."""
+        t = time.perf_counter()
+        feats = self.cache.features(
+            self.clip, self.train_items, self.clip.train_transform, seed=self.cfg.train.seed,
+            view=self.view_of(epoch), batch_size=self.cfg.train.eval_batch_size,
+            num_workers=self.cfg.data.num_workers, precision=self.cfg.model.precision,
+            items_hash=self.items_hash,
+        )
+        self.timings["features_s"] += time.perf_counter() - t
+        return feats
+
+    def plain_features(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """Un-augmented features and labels of the few-shot train (or val) images, for scoring prompts."""
+        items = self.train_items if split == "train" else self.val_items
+        if split not in self._plain:
+            self._plain[split] = self.cache.features(
+                self.clip, items, self.clip.test_transform, batch_size=self.cfg.train.eval_batch_size,
+                num_workers=self.cfg.data.num_workers, precision=self.cfg.model.precision,
+            )
+        labels = torch.tensor([it.label for it in items], dtype=torch.long)
+        return self._plain[split], labels
+
+    def _live_batch(self, epoch: int, idx: torch.Tensor) -> torch.Tensor:
+        data = self._live_data
+        data.view = self.view_of(epoch)
+        loader = DataLoader(Subset(data, idx.tolist()), batch_size=len(idx), shuffle=False,
+                            num_workers=self.cfg.data.num_workers)
+        images, _ = next(iter(loader))
+        with torch.no_grad(), autocast_for(self.device, self.cfg.model.precision):
+            return self.clip.model.encode_image(images.to(self.device)).float()
+
+    # ----- optimisation --------------------------------------------------------------------------
+    def set_lr(self, epoch: int) -> float:
+        o = self.cfg.optim
+        lr = lr_at_epoch(epoch, lr=o.lr, max_epoch=o.max_epoch, warmup_epoch=o.warmup_epoch,
+                         warmup_lr=o.warmup_lr, scheduler=o.scheduler)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def reset_momentum(self) -> None:
+        """Forget SGD momentum, e.g. after the catalyst moved the context to a new point."""
+        self.optimizer.state.clear()
+
+    def train_step(self, image_features: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+        with autocast_for(self.device, self.cfg.model.precision):
+            logits = self.learner.logits(image_features.to(self.device))
+            loss = F.cross_entropy(logits.float(), labels.to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        acc = (logits.argmax(-1).cpu() == labels).float().mean().item() * 100.0
+        return float(loss.item()), acc
+
+    # ----- checkpoints ---------------------------------------------------------------------------
+    def save(self, epoch: int, step: int) -> None:
+        """Checkpoint meaning "continue at (epoch, step)"."""
+        save_checkpoint(self.checkpoint_path, {
+            "format": 1,
+            "epoch": epoch,
+            "step": step,
+            "global_step": self.global_step,
+            "learner": self.learner.trainable_state(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]},
+            "rng": rng_state(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "history": json.dumps(self.history),
+        })
+
+    def restore(self) -> tuple[int, int]:
+        ckpt = load_checkpoint(self.checkpoint_path)
+        self.learner.load_trainable_state(ckpt["learner"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+        for cb, state in zip(self.callbacks, ckpt["callbacks"], strict=False):
+            cb.load_state_dict(state)
+        self.global_step = int(ckpt["global_step"])
+        self.history = json.loads(ckpt["history"])
+        self._truncate_metrics(self.global_step)
+        return int(ckpt["epoch"]), int(ckpt["step"])
+
+    def _truncate_metrics(self, global_step: int) -> None:
+        """Drop metric lines written after the checkpoint, which the resumed run will write again."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        keep = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("global_step", 0) <= global_step]
+        path.write_text("".join(line + "\n" for line in keep))
+
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    # ----- the loop ------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> list[dict[str, Any]]:
+        start_epoch, start_step = (0, 0)
+        if resume and self.checkpoint_path.exists():
+            start_epoch, start_step = self.restore()
+        cfg = self.cfg
+        max_epoch = cfg.optim.max_epoch
+        total = max_epoch * self.steps_per_epoch
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        bar = tqdm(total=total, initial=self.global_step, desc="train", disable=not cfg.train.progress,
+                   dynamic_ncols=True)
+        try:
+            for epoch in range(start_epoch, max_epoch):
+                self.epoch = epoch
+                lr = self.set_lr(epoch)
+                feats = self.epoch_features(epoch) if cfg.train.feature_cache else None
+                losses, accs = [], []
+                t0 = time.perf_counter()
+                for step, idx in enumerate(batches(len(self.train_items), cfg.optim.batch_size,
+                                                   cfg.train.seed, epoch)):
+                    if epoch == start_epoch and step < start_step:
+                        continue
+                    x = feats[idx] if feats is not None else self._live_batch(epoch, idx)
+                    loss, acc = self.train_step(x, self.labels[idx])
+                    self.global_step += 1
+                    losses.append(loss)
+                    accs.append(acc)
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}", acc=f"{acc:.1f}")
+                    info = {"type": "step", "epoch": epoch + 1, "step": step + 1, "global_step": self.global_step,
+                            "lr": lr, "loss": loss, "acc": acc}
+                    if self.global_step % max(1, cfg.train.log_every) == 0:
+                        self.log(info)
+                    for cb in self.callbacks:
+                        cb.on_step_end(self, info)
+                    if self.stop_requested:
+                        self.save(epoch, step + 1)
+                        raise RunInterrupted(
+                            f"interrupted at epoch {epoch + 1} step {step + 1}; checkpoint saved in "
+                            f"{self.run_dir}; rerun with --resume to continue")
+                self.timings["steps_s"] += time.perf_counter() - t0
+                summary = {"type": "epoch", "epoch": epoch + 1, "global_step": self.global_step, "lr": lr,
+                           "loss": _mean(losses), "acc": _mean(accs), "time_s": time.perf_counter() - t0}
+                self.history.append(summary)
+                self.log(summary)
+                t1 = time.perf_counter()
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, epoch + 1, summary)
+                self.timings["callbacks_s"] += time.perf_counter() - t1
+                self.save(epoch + 1, 0)
+                if self.stop_requested:
+                    raise RunInterrupted(
+                        f"interrupted after epoch {epoch + 1}; checkpoint saved in {self.run_dir}; "
+                        "rerun with --resume to continue")
+        finally:
+            bar.close()
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.history
+
+
+def _mean(values: list[float]) -> float:
+    return float(sum(values) / len(values)) if values else math.nan
