@@ -16,6 +16,7 @@ from typing import Any
 
 import open_clip
 import torch
+from open_clip.factory import load_state_dict as _open_clip_load_state_dict
 from torch import nn
 from torchvision import transforms as T
 
@@ -117,9 +118,10 @@ def _load_weights(model: nn.Module, checkpoint: Path) -> None:
     if not checkpoint.is_file():
         raise ModelError(f"checkpoint not found: {checkpoint} (give an existing .pt/.bin/.safetensors file)")
     try:
-        state = open_clip.load_state_dict(str(checkpoint), weights_only=True)
+        state = _open_clip_load_state_dict(str(checkpoint), weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any decoder failure means an unreadable file
-        raise ModelError(f"cannot read checkpoint {checkpoint}: {type(exc).__name__}: {exc}") from None
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ModelError(f"cannot read checkpoint {checkpoint}: {type(exc).__name__}: {first}") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,6 +96,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.timings = {"features_s": 0.0, "steps_s": 0.0, "callbacks_s": 0.0}
         self._plain: dict[str, torch.Tensor] = {}
+        self._partial: dict[str, list[float]] = {}
         self._live_data = None if cfg.train.feature_cache else SeededImages(
             self.train_items, clip.train_transform, cfg.train.seed)
 
@@ -162,8 +165,8 @@ class Trainer:
         return float(loss.item()), acc
 
     # ----- checkpoints ---------------------------------------------------------------------------
-    def save(self, epoch: int, step: int) -> None:
-        """Checkpoint meaning "continue at (epoch, step)"."""
+    def save(self, epoch: int, step: int, partial: dict[str, list[float]] | None = None) -> None:
+        """Checkpoint meaning "continue at (epoch, step)"; ``partial`` holds the epoch's losses so far."""
         save_checkpoint(self.checkpoint_path, {
             "format": 1,
             "epoch": epoch,
@@ -175,6 +178,7 @@ class Trainer:
             "rng": rng_state(),
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "history": json.dumps(self.history),
+            "partial_epoch": json.dumps(partial or {"losses": [], "accs": []}),
         })
 
     def restore(self) -> tuple[int, int]:
@@ -186,6 +190,7 @@ class Trainer:
             cb.load_state_dict(state)
         self.global_step = int(ckpt["global_step"])
         self.history = json.loads(ckpt["history"])
+        self._partial = json.loads(ckpt.get("partial_epoch", "{}")) or {}
         self._truncate_metrics(self.global_step)
         return int(ckpt["epoch"]), int(ckpt["step"])
 
@@ -220,6 +225,8 @@ class Trainer:
                 lr = self.set_lr(epoch)
                 feats = self.epoch_features(epoch) if cfg.train.feature_cache else None
                 losses, accs = [], []
+                if epoch == start_epoch and start_step:
+                    losses, accs = list(self._partial.get("losses", [])), list(self._partial.get("accs", []))
                 t0 = time.perf_counter()
                 for step, idx in enumerate(batches(len(self.train_items), cfg.optim.batch_size,
                                                    cfg.train.seed, epoch)):
@@ -238,8 +245,9 @@ class Trainer:
                         self.log(info)
                     for cb in self.callbacks:
                         cb.on_step_end(self, info)
+                    _inject_fault(self.global_step)
                     if self.stop_requested:
-                        self.save(epoch, step + 1)
+                        self.save(epoch, step + 1, {"losses": losses, "accs": accs})
                         raise RunInterrupted(
                             f"interrupted at epoch {epoch + 1} step {step + 1}; checkpoint saved in "
                             f"{self.run_dir}; rerun with --resume to continue")
@@ -262,6 +270,16 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
+
+
+def _inject_fault(global_step: int) -> None:
+    """Fault injection for tests of kill/resume: a real signal to this process at an exact step.
+
+    ``VLCAT_FAULT_AT_STEP=N`` with ``VLCAT_FAULT_SIGNAL=KILL|TERM|INT`` (default KILL). Unset in normal use.
+    """
+    at = os.environ.get("VLCAT_FAULT_AT_STEP")
+    if at and int(at) == global_step:
+        os.kill(os.getpid(), getattr(signal, "SIG" + os.environ.get("VLCAT_FAULT_SIGNAL", "KILL")))
 
 
 def _mean(values: list[float]) -> float:

@@ -1,0 +1,57 @@
+"""Config: defaults, YAML extends, overrides, and one-line errors before any work."""
+
+from __future__ import annotations
+
+import pytest
+
+from vlcat.config import CONFIG_DIR, load_config
+from vlcat.errors import ConfigError
+
+
+def test_defaults_are_coop_protocol():
+    cfg = load_config()
+    assert (cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay) == (0.002, 0.9, 5e-4)
+    assert (cfg.optim.batch_size, cfg.optim.warmup_epoch, cfg.optim.warmup_lr) == (32, 1, 1e-5)
+    assert cfg.learner.n_ctx == 16 and cfg.learner.class_token_position == "end"
+
+
+def test_extends_and_overrides(tmp_path):
+    (tmp_path / "base.yaml").write_text("optim:\n  lr: 0.01\n  max_epoch: 5\nlearner:\n  n_ctx: 8\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\noptim:\n  max_epoch: 7\n")
+    cfg = load_config(tmp_path / "child.yaml", ["learner.n_ctx=4"])
+    assert (cfg.optim.lr, cfg.optim.max_epoch, cfg.learner.n_ctx) == (0.01, 7, 4)
+
+
+@pytest.mark.parametrize("overrides, text", [
+    (["optim.lrr=1"], "unknown config key 'optim.lrr'; allowed here: batch_size, lr"),
+    (["nope=1"], "unknown config key 'nope'"),
+    (["optim.lr=fast"], "bad value for 'optim.lr'"),
+    (["optim.lr=-0.1"], "optim.lr must be > 0"),
+    (["data.num_shots=0"], "data.num_shots must be >= 1"),
+    (["learner.name=prograd"], "learner.name='prograd' is not one of"),
+    (["catalyst.epochs=[0]"], "outside 1..optim.max_epoch"),
+    (["lr"], "must look like key=value"),
+])
+def test_errors_name_the_key(overrides, text):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=overrides)
+    assert text in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="loop"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "broken.yaml").write_text("optim: [1, 2\n")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        load_config(tmp_path / "broken.yaml")
+
+
+def test_shipped_configs_validate():
+    files = sorted(CONFIG_DIR.rglob("*.yaml"))
+    for f in files:
+        if f.parent.name in ("learners", "catalyst") or f.name in ("quickstart.yaml",):
+            load_config(f)

@@ -1,0 +1,116 @@
+"""``load_dataset``: card + DATA root -> checked, cleaned ``DatasetSplits``.
+
+Everything that can be wrong with prepared data (missing root, folder, split file or image; labels that
+disagree with names) is found here, before any model is built, and reported as one-line DataErrors.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from vlcat.data import folders, imagenet, readers
+from vlcat.data.cards import DatasetCard, resolve_card
+from vlcat.data.classes import clean_classname, raw_classnames
+from vlcat.data.files import missing_files
+from vlcat.data.raw import Entry, RawSplits
+from vlcat.data.types import DatasetSplits, Datum
+from vlcat.errors import DataError
+
+_READERS = {
+    "split_json": readers.read_split_json,
+    "fgvc_aircraft": readers.read_fgvc_aircraft,
+    "csv": readers.read_csv,
+    "imagenet": imagenet.read_imagenet,
+    "imagenet_v2": imagenet.read_imagenet_v2,
+    "imagenet_wnids": imagenet.read_imagenet_wnids,
+    "image_folder": folders.read_image_folder,
+}
+
+
+def dataset_dir(card: DatasetCard, root: str | Path | None) -> tuple[Path | None, Path]:
+    """The absolute DATA root (None when not needed) and the dataset's own folder, both checked."""
+    root_path = None
+    if root is not None and str(root) != "":
+        root_path = Path(root).expanduser().absolute()
+        if not root_path.is_dir():
+            raise DataError(
+                f"data root {root_path} does not exist; pass the folder that holds the prepared datasets "
+                "(see datasets/DATASETS.md)"
+            )
+    folder = Path(card.folder).expanduser()
+    if folder.is_absolute():
+        ddir = folder
+    elif root_path is None and card.kind == "custom":
+        ddir = folder.absolute()  # e.g. folder:my_images typed at a shell with no DATA root
+    elif root_path is None:
+        raise DataError(f"{card.name}: no data root given; pass the folder that holds '{card.folder}'")
+    else:
+        ddir = root_path / folder
+    if not ddir.is_dir():
+        raise DataError(f"{card.name}: dataset folder {ddir} not found; {card.where()}")
+    return root_path, ddir
+
+
+def _drop_missing(card: DatasetCard, raw: RawSplits, strict: bool) -> list[str]:
+    """Check that every listed image exists; strict raises, lenient drops and returns the missing paths."""
+    missing = missing_files(p for entries in (raw.train, raw.val, raw.test) for p, _, _ in entries)
+    if not missing:
+        return []
+    first = min(missing)
+    if strict:
+        raise DataError(
+            f"{card.name}: {len(missing)} image(s) listed in {raw.source} are missing, e.g. {first}; "
+            f"{card.where()}, or pass strict=False to skip them"
+        )
+    warnings.warn(
+        f"{card.name}: skipping {len(missing)} missing image(s) listed in {raw.source}, e.g. {first}",
+        stacklevel=3,
+    )
+    raw.train, raw.val, raw.test = ([e for e in entries if e[0] not in missing]
+                                    for entries in (raw.train, raw.val, raw.test))
+    return sorted(missing)
+
+
+def load_dataset(name: str | Path, root: str | Path | None, *, strict: bool = True) -> DatasetSplits:
+    """Read a dataset described by a card.
+
+    ``name`` is a card name (``datasets/<name>.yaml``), a path to a card file, ``folder:PATH`` (an
+    image-folder tree) or ``csv:PATH`` (a CSV file); relative paths in cards and specs are under
+    ``root``. ``strict`` makes a missing image, class folder or class count mismatch an error; lenient
+    loading skips what is missing and lists it in ``skipped``.
+    """
+    card = resolve_card(name)
+    root_path, ddir = dataset_dir(card, root)
+    raw = _READERS[card.reader](card, ddir, strict)
+    names = [clean_classname(n, card) for n in raw_classnames(raw, card)]
+    skipped = list(raw.skipped)
+    if raw.listed:
+        skipped += _drop_missing(card, raw, strict)
+    elif skipped:
+        warnings.warn(f"{card.name}: skipped {len(skipped)} folder(s), e.g. {skipped[0]}", stacklevel=2)
+
+    if card.num_classes is not None and card.num_classes != len(names):
+        msg = f"{card.name}: expected {card.num_classes} classes but found {len(names)} in {ddir}"
+        if strict:
+            raise DataError(f"{msg}; finish preparing the dataset ({card.where()}) or pass strict=False")
+        warnings.warn(msg, stacklevel=2)
+    if not raw.test:
+        raise DataError(f"{card.name}: the test split is empty; {card.where()}")
+
+    def build(entries: list[Entry]) -> list[Datum]:
+        return [Datum(p, y, names[y]) for p, y, _ in entries]
+
+    return DatasetSplits(
+        name=card.name,
+        train=build(raw.train),
+        val=build(raw.val),
+        test=build(raw.test),
+        classnames=names,
+        template=card.template,
+        templates=card.all_templates(),
+        domain=card.domain,
+        skipped=skipped,
+        root=str(root_path) if root_path is not None else "",
+        dataset_dir=str(ddir),
+    )
