@@ -84,6 +84,15 @@ def _file_fingerprint(path: Path) -> str:
     return f"{path.resolve()}:{st.st_size}:{int(st.st_mtime)}"
 
 
+def _weights_digest(model: nn.Module) -> str:
+    """Hash of the actual weights, for randomly initialised models whose name says nothing about them."""
+    h = hashlib.blake2b(digest_size=12)
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def _read_model_config(model_config: dict[str, Any] | str | os.PathLike) -> dict[str, Any]:
     if isinstance(model_config, dict):
         return json.loads(json.dumps(model_config))
@@ -209,6 +218,8 @@ def load_clip(
         ckpt = Path(checkpoint)
         _load_weights(clip_model, ckpt)
         ident += f"|ckpt:{_file_fingerprint(ckpt)}"
+    elif model_config is not None or ident.endswith(":random"):
+        ident += f"|weights:{_weights_digest(clip_model)}"  # random init depends on the RNG, not the name
 
     clip_model.eval().requires_grad_(False).to(device)
 

@@ -117,6 +117,10 @@ class LLMConfig:
     temperature: float = 1.0
     max_tokens: int = 512
     gpu_memory_utilization: float = 0.4
+    start_server: bool = True
+    """Start a local vLLM server for the run (stopped at its end) when no base_url is set and none is running."""
+    startup_timeout: float = 600.0
+    """Seconds to wait for a started server to become ready."""
 
 
 @dataclass
@@ -138,7 +142,16 @@ class CatalystConfig:
     decode_metric: str = "cosine"
     reset_momentum: bool = True
     length_rule: str = "pad_keep"
-    """How texts shorter/longer than n_ctx fill the context slots (see vlcat/catalyst/restart.py)."""
+    """How texts shorter/longer than n_ctx fill the context slots (see vlcat/catalyst/restart.py):
+    pad_keep (free slots keep the current vectors) | pad_word (free slots get `pad_word`'s embedding)."""
+    pad_word: str = "X"
+    max_prompt_chars: int = 0
+    """Longest accepted LLM prompt in characters (also the schema's maxLength); 0 = 12 * n_ctx + 24."""
+    max_prompt_tokens: int = 0
+    """Longest accepted LLM prompt in tokens (longer texts are rejected, shorter ones cut by the length
+    rule); 0 = 2 * n_ctx."""
+    plot: bool = True
+    """Draw <run_dir>/loss_curve.png at the end of training."""
     include_template: bool = True
     num_class_examples: int = 10
 
@@ -166,6 +179,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "optim.scheduler": ("cosine", "constant"),
     "catalyst.policy": ("best", "if_better"),
     "catalyst.decode_metric": ("cosine", "l2"),
+    "catalyst.length_rule": ("pad_keep", "pad_word"),
 }
 
 
@@ -247,8 +261,9 @@ def load_config(files: list[str | os.PathLike] | str | os.PathLike | None = None
 
 def validate(cfg: RunConfig) -> None:
     """Range and choice checks that types alone can't express."""
+    node = OmegaConf.structured(cfg)
     for dotted, choices in _CHOICES.items():
-        value = OmegaConf.select(OmegaConf.structured(cfg), dotted)
+        value = OmegaConf.select(node, dotted)
         if value not in choices:
             raise ConfigError(f"{dotted}={value!r} is not one of: {', '.join(choices)}")
     checks = [
@@ -265,6 +280,16 @@ def validate(cfg: RunConfig) -> None:
         (cfg.catalyst.rounds >= 0, "catalyst.rounds must be >= 0"),
         (0 < cfg.catalyst.span <= 1, "catalyst.span must be in (0, 1]"),
         (cfg.catalyst.num_candidates >= 1, "catalyst.num_candidates must be >= 1"),
+        (cfg.catalyst.snapshots_per_stage >= 1, "catalyst.snapshots_per_stage must be >= 1"),
+        (cfg.catalyst.max_trajectory >= 1, "catalyst.max_trajectory must be >= 1"),
+        (cfg.catalyst.num_requests >= 1, "catalyst.num_requests must be >= 1"),
+        (cfg.catalyst.num_class_examples >= 0, "catalyst.num_class_examples must be >= 0"),
+        (cfg.catalyst.max_prompt_chars >= 0, "catalyst.max_prompt_chars must be >= 0 (0 = automatic)"),
+        (cfg.catalyst.max_prompt_tokens >= 0, "catalyst.max_prompt_tokens must be >= 0 (0 = automatic)"),
+        (cfg.llm.timeout > 0, f"llm.timeout must be > 0, got {cfg.llm.timeout}"),
+        (cfg.llm.max_retries >= 0, "llm.max_retries must be >= 0"),
+        (cfg.llm.max_tokens >= 16, f"llm.max_tokens must be >= 16, got {cfg.llm.max_tokens}"),
+        (cfg.llm.temperature >= 0, "llm.temperature must be >= 0"),
         (bool(cfg.output_dir), "output_dir must be set"),
     ]
     for ok, msg in checks:

@@ -247,6 +247,8 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
         extra.append(f"data.dataset={dataset}")
     if root:
         extra.append(f"data.root={root}")
+    if split == "test":
+        extra.append("data.num_shots=-1")  # the test split is never sampled; evaluation-only sets have no train
     if extra:
         cfg = load_config(run_dir / CONFIG, extra)
     if split not in ("train", "val", "test"):
@@ -268,7 +270,7 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
     name = name or f"{splits.name}_{splits.subset}_{split}"
     result = {"run": str(run_dir), "dataset": splits.name, "subsample": splits.subset, "split": split,
               "num_classes": splits.num_classes, "metrics": metrics, "prompt": learner.prompt_text(),
-              "method": record.get("method"), "seed": cfg.train.seed, "num_shots": cfg.data.num_shots}
+              "method": record.get("method"), "seed": cfg.train.seed, "num_shots": record.get("num_shots")}
     atomic_write_text(run_dir / "eval" / f"{name}.json", json.dumps(result, indent=2))
     return result
 
