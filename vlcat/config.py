@@ -146,10 +146,10 @@ class CatalystConfig:
     pad_keep (free slots keep the current vectors) | pad_word (free slots get `pad_word`'s embedding)."""
     pad_word: str = "X"
     max_prompt_chars: int = 0
-    """Longest accepted LLM prompt in characters (also the schema's maxLength); 0 = 12 * n_ctx + 24."""
+    """Longest accepted LLM prompt in characters; 0 = 12 * n_ctx + 24."""
     max_prompt_tokens: int = 0
     """Longest accepted LLM prompt in tokens (longer texts are rejected, shorter ones cut by the length
-    rule); 0 = 2 * n_ctx."""
+    rule; also the word bound of the reply schema); 0 = 2 * n_ctx."""
     plot: bool = True
     """Draw <run_dir>/loss_curve.png at the end of training."""
     include_template: bool = True

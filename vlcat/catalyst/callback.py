@@ -1,0 +1,264 @@
+"""The catalyst as a trainer callback: records the trajectory during gradient epochs and runs the LLM
+stages the schedule asks for at epoch ends.
+
+All of its state (stage counter, the trajectory so far with its running loss, texts already scored,
+per-stage summaries) is plain JSON-able data returned by ``state_dict``, so the trainer's checkpoint
+carries it and a resumed run continues exactly; LLM replies come back from the client's response cache
+for the same request, so a replayed stage decides the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from vlcat.catalyst.endpoint import Endpoint, connect, require_healthy
+from vlcat.catalyst.fitness import PromptScorer
+from vlcat.catalyst.metaprompt import TaskInfo, sample_classnames
+from vlcat.catalyst.parse import CandidateParser
+from vlcat.catalyst.restart import Reembedder
+from vlcat.catalyst.schedule import snapshot_steps, stage_bounds, stage_epochs
+from vlcat.catalyst.stage import StageRunner, StageSettings, template_words
+from vlcat.catalyst.trajectory import RunningMean, Snapshot, Trajectory, normalize
+from vlcat.config import RunConfig
+from vlcat.data import DatasetSplits
+from vlcat.errors import ConfigError
+from vlcat.train.checkpoint import atomic_write_text
+from vlcat.train.trainer import Trainer, TrainerCallback
+
+STAGE_DIR = "llm_stages"
+
+
+class CatalystCallback(TrainerCallback):
+    def __init__(self, cfg: RunConfig, run_dir: Path, splits: DatasetSplits, endpoint: Endpoint | None = None,
+                 reply_cache_dir: Path | None = None) -> None:
+        self.cfg = cfg
+        self.c = cfg.catalyst
+        self.run_dir = Path(run_dir)
+        self.domain = splits.domain or splits.name
+        self.classnames = list(splits.classnames)
+        self.template = splits.template
+        self.has_val = bool(splits.val)
+        self.endpoint = endpoint
+        self.reply_cache_dir = reply_cache_dir
+        self.connect_s = 0.0
+        self.schedule: list[int] = stage_epochs(cfg.optim.max_epoch, epochs=self.c.epochs, rounds=self.c.rounds,
+                                                span=self.c.span)
+        # --- state that checkpoints carry ---
+        self.stage = 0  # LLM stages done
+        self.trajectory = Trajectory(self.c.max_trajectory)
+        self.running = RunningMean()
+        self.history: list[str] = []  # the best LLM texts of earlier stages, shown again
+        self.seen: list[str] = []  # every text scored so far (deduplication of proposals)
+        self.stages: list[dict[str, Any]] = []  # short per-stage summaries
+        # --- built on train start ---
+        self._runner: StageRunner | None = None
+        self._snap_steps: set[int] = set()
+
+    # ----- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"format": 1, "json": json.dumps({
+            "stage": self.stage, "trajectory": self.trajectory.state_dict(),
+            "running": [self.running.loss_sum, self.running.acc_sum, self.running.count],
+            "history": self.history, "seen": self.seen, "stages": self.stages, "schedule": self.schedule,
+        })}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        data = json.loads(state["json"])
+        self.stage = int(data["stage"])
+        self.trajectory.load_state_dict(data["trajectory"])
+        self.running = RunningMean(*data["running"])
+        self.history = list(data["history"])
+        self.seen = list(data["seen"])
+        self.stages = list(data["stages"])
+
+    # ----- set-up --------------------------------------------------------------------------------
+    def _remaining(self) -> bool:
+        return self.stage < len(self.schedule)
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        learner = trainer.learner
+        if not (hasattr(learner, "ctx") and hasattr(learner, "batched_class_features")):
+            raise ConfigError(f"the LLM catalyst needs a learner with context vectors (coop); "
+                              f"'{self.cfg.learner.name}' has none")
+        if self.endpoint is None and self._remaining():
+            t = time.perf_counter()
+            self.endpoint = connect(self.cfg.llm, self.reply_cache_dir)
+            self.connect_s = time.perf_counter() - t
+        self._plan_snapshots(trainer)
+
+    def _plan_snapshots(self, trainer: Trainer) -> None:
+        self._snap_steps = set()
+        if self._remaining():
+            first, last = stage_bounds(self.schedule, self.stage)
+            spe = trainer.steps_per_epoch
+            self._snap_steps = set(snapshot_steps(first * spe, last * spe, self.c.snapshots_per_stage))
+
+    def runner(self, trainer: Trainer) -> StageRunner:
+        """Built on first use: the un-augmented features are only encoded when a snapshot or stage needs them."""
+        if self._runner is None:
+            from vlcat.train.features import autocast_for
+
+            learner, c, llm = trainer.learner, self.c, self.cfg.llm
+            val = trainer.plain_features("val") if self.has_val else None
+            scorer = PromptScorer(learner, trainer.plain_features("train"), val,
+                                  autocast=autocast_for(trainer.device, trainer.cfg.model.precision))
+            n_ctx = int(learner.n_ctx)
+            position = getattr(learner, "class_token_position", "end")
+            reembedder = Reembedder(learner.clip.tokenizer, learner.encoder.tower.token_embedding.weight, n_ctx,
+                                    class_token_position=position, length_rule=c.length_rule, pad_word=c.pad_word)
+            max_chars = c.max_prompt_chars or 12 * n_ctx + 24
+            max_words = c.max_prompt_tokens or 2 * n_ctx
+            parser = CandidateParser(max_chars=max_chars, max_tokens=max_words,
+                                     count_tokens=lambda text: len(reembedder.token_ids(text)),
+                                     classnames=self.classnames)
+            task = TaskInfo(self.domain, len(self.classnames), sample_classnames(self.classnames,
+                                                                                 c.num_class_examples),
+                            position, n_ctx)
+            # Enough for N sensible prompts of n_ctx words (~1.5 tokens a word plus JSON quoting); more only
+            # buys a weak model room to ramble on a CPU server.
+            budget = min(llm.max_tokens, c.num_candidates * (3 * n_ctx // 2 + 6) + 24)
+            settings = StageSettings(policy=c.policy, num_candidates=c.num_candidates, num_requests=c.num_requests,
+                                     temperature=llm.temperature, max_tokens=budget, max_words=max_words,
+                                     reset_momentum=c.reset_momentum, seed=0,
+                                     meta_prompt_size=c.max_trajectory + max(1, c.max_trajectory // 2))
+            endpoint = self.endpoint or Endpoint(None, None, "unavailable", "not connected")
+            self._runner = StageRunner(learner, scorer, reembedder, parser, endpoint, task, settings,
+                                       decode_metric=c.decode_metric)
+        return self._runner
+
+    # ----- trajectory ----------------------------------------------------------------------------
+    def on_step_end(self, trainer: Trainer, info: dict[str, Any]) -> None:
+        if not self._remaining():
+            return
+        self.running.add(info["loss"], info["acc"])
+        if trainer.global_step in self._snap_steps:
+            self.take_snapshot(trainer, info["epoch"])
+
+    def take_snapshot(self, trainer: Trainer, epoch: int) -> None:
+        runner = self.runner(trainer)
+        loss, acc = self.running.means()
+        self.running.reset()
+        val_acc = runner.scorer.score_current().val_acc if runner.scorer.val is not None else None
+        dec = runner.decoder.decode(runner.display_context())
+        self.trajectory.add(Snapshot(trainer.global_step, int(epoch), loss, acc, val_acc, dec.text, dec.token_ids,
+                                     dec.similarities))
+
+    # ----- stages --------------------------------------------------------------------------------
+    def on_epoch_end(self, trainer: Trainer, epoch: int, summary: dict[str, Any]) -> None:
+        while self._remaining() and self.schedule[self.stage] <= epoch:
+            if self.schedule[self.stage] == epoch:
+                self.run_stage(trainer, epoch)
+            else:  # cannot happen in a normal run; never let a missed stage block the later ones
+                self.stage += 1
+            self._plan_snapshots(trainer)
+
+    def run_stage(self, trainer: Trainer, epoch: int) -> dict[str, Any]:
+        runner = self.runner(trainer)
+        if self.running.count or not self.trajectory.snapshots or \
+                self.trajectory.snapshots[-1].global_step != trainer.global_step:
+            self.take_snapshot(trainer, epoch)  # the stage always sees the point it restarts from
+        if self.endpoint is not None:
+            runner.endpoint = self.endpoint
+        runner.settings.seed = self.cfg.train.seed * 1000 + self.stage
+        template = template_words(self.template, runner.task.class_position) if self.c.include_template else None
+        record = runner.run(trainer, stage=self.stage + 1, epoch=epoch, snapshots=list(self.trajectory.snapshots),
+                            template=template, history=self.history, seen=self.seen)
+        record["schedule"] = self.schedule
+        atomic_write_text(self.run_dir / STAGE_DIR / f"stage_{self.stage + 1}.json",
+                          json.dumps(record, indent=1, ensure_ascii=False))
+        dec = record["decision"]
+        chosen = dec.get("chosen") or {}
+        line = {
+            "type": "llm_stage", "stage": self.stage + 1, "epoch": epoch, "global_step": trainer.global_step,
+            "status": record["status"], "error": (record["error"] or {}).get("message"),
+            "restarted": dec["restart"], "chosen_text": chosen.get("text") if dec["restart"] else None,
+            "chosen_source": chosen.get("source") if dec["restart"] else None,
+            "chosen_loss": chosen.get("loss") if dec["restart"] else None,
+            "current_loss": record["current"]["loss"], "n_candidates": len(record["candidates"]),
+            "n_rejected": len(record["rejected"]), "llm_s": record["timings"]["llm_s"],
+            "total_s": record["timings"]["total_s"],
+        }
+        trainer.log(line)
+        self._remember(record)
+        self.stages.append({k: v for k, v in line.items() if k != "type"})
+        self.stage += 1
+        self.trajectory.clear()
+        self.running.reset()
+        return record
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        scored = [(c["text"], c["loss"]) for c in record["candidates"]]
+        scored += [(r["text"], r["loss"]) for r in record["reference"] if r["source"] == "history"]
+        keep = max(1, self.c.max_trajectory // 2)
+        best, keys = [], set()
+        for text, _ in sorted(scored, key=lambda x: x[1]):
+            if normalize(text) not in keys:
+                keys.add(normalize(text))
+                best.append(text)
+        self.history = best[:keep]
+        known = {normalize(t) for t in self.seen}
+        new = [t["text"] for t in record["trajectory"]] + [c["text"] for c in record["candidates"]]
+        new += [r["text"] for r in record["reference"]]
+        for text in new:
+            if normalize(text) not in known:
+                known.add(normalize(text))
+                self.seen.append(text)
+
+    # ----- end -----------------------------------------------------------------------------------
+    def on_train_end(self, trainer: Trainer) -> None:
+        try:
+            if self.c.plot:
+                from vlcat.catalyst.plot import plot_loss_curve
+
+                plot_loss_curve(self.run_dir)
+        finally:
+            if self.endpoint is not None:
+                self.endpoint.close()
+
+    def summary(self) -> dict[str, Any]:
+        ok = [s for s in self.stages if s["status"] == "ok"]
+        return {"catalyst": {
+            "schedule": self.schedule,
+            "stages": len(self.stages),
+            "succeeded": len(ok),
+            "failed": len(self.stages) - len(ok),
+            "restarts": sum(1 for s in self.stages if s["restarted"]),
+            "llm_s": sum(s["llm_s"] for s in self.stages),
+            "stage_s": sum(s["total_s"] for s in self.stages),
+            "connect_s": self.connect_s,
+            "endpoint": self.endpoint.describe() if self.endpoint is not None else None,
+            "per_stage": self.stages,
+        }}
+
+
+def build_catalyst(cfg: RunConfig, run_dir: Path, splits: DatasetSplits) -> CatalystCallback:
+    """The catalyst callback for a run. With ``llm.required`` the endpoint is connected and checked here,
+    before the run folder is touched, and an unusable one fails the run in one line."""
+    if cfg.learner.name == "zeroshot":
+        raise ConfigError("catalyst.enabled=true needs a learner with context vectors (learner.name=coop)")
+    cache = reply_cache_dir(cfg)
+    endpoint = None
+    if cfg.llm.required:
+        endpoint = connect(cfg.llm, cache)
+        try:
+            require_healthy(endpoint)
+        except Exception:
+            endpoint.close()
+            raise
+    return CatalystCallback(cfg, Path(run_dir), splits, endpoint=endpoint, reply_cache_dir=cache)
+
+
+def reply_cache_dir(cfg: RunConfig) -> Path | None:
+    """Where LLM replies are cached (``llm.cache_dir`` or ``<cache>/llm_replies``); None when disabled."""
+    if not cfg.llm.use_cache:
+        return None
+    if cfg.llm.cache_dir:
+        return Path(cfg.llm.cache_dir)
+    from vlcat.train.run import cache_dir_of
+
+    return cache_dir_of(cfg) / "llm_replies"

@@ -1,0 +1,124 @@
+"""Which LLM server a run talks to: one place for the "configured, reused or started" decision.
+
+Order: ``llm.base_url`` when set (the model is ``llm.model`` or the first one the server lists);
+otherwise a healthy local vLLM server recorded in the LLM subsystem's state file (reuse saves the
+~100 s start); otherwise, if ``llm.start_server``, a server started for this run and stopped at its end.
+Any failure here is recorded, not raised: an LLM stage without an endpoint is a failed stage and
+training goes on, unless ``llm.required`` asks to fail before training (see ``require_healthy``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vlcat.config import LLMConfig
+from vlcat.errors import VlcatError
+from vlcat.llm.errors import LLMError
+
+
+@dataclass
+class Endpoint:
+    url: str | None
+    model: str | None
+    source: str
+    """config | reused | started | unavailable."""
+    error: str | None = None
+    client: Any = None
+    handle: Any = field(default=None, repr=False)
+    structured: bool = True
+    """False once the server rejected a schema-constrained request; later stages ask unconstrained."""
+
+    def healthy(self, timeout: float = 5.0) -> tuple[bool, str | None]:
+        if self.client is None:
+            return False, self.error or "no LLM endpoint"
+        status = self.client.health(timeout=timeout)
+        return status.ok, status.error
+
+    def redirect(self, url: str) -> None:
+        """Point the client at another URL (keeping model, cache and limits).
+
+        A fault-injection hook: tests aim it at a closed port to make the server unreachable from some
+        stage on without killing a shared server.
+        """
+        from vlcat.llm.client import LLMClient
+
+        old = self.client
+        self.url = url
+        self.client = LLMClient(url, self.model or "unknown", api_key=old.api_key if old else None,
+                                timeout=old.timeout if old else 10.0, max_retries=old.max_retries if old else 0,
+                                cache_dir=old.cache_dir if old else None, use_cache=old.use_cache if old else False,
+                                max_concurrency=old.max_concurrency if old else 1)
+
+    def close(self) -> None:
+        """Stop the server if this run started it; a reused or configured one is left running."""
+        if self.handle is not None and getattr(self.handle, "owned", False):
+            self.handle.stop()
+            self.handle = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"url": self.url, "model": self.model, "source": self.source, "error": self.error,
+                "structured": self.structured}
+
+
+def _client(url: str, model: str, llm: LLMConfig, cache_dir: Path | None, api_key: str | None) -> Any:
+    from vlcat.llm.client import LLMClient
+
+    return LLMClient(url, model, api_key=api_key, timeout=llm.timeout, max_retries=llm.max_retries,
+                     cache_dir=cache_dir if llm.use_cache else None, use_cache=llm.use_cache,
+                     max_concurrency=llm.max_concurrency)
+
+
+def connect(llm: LLMConfig, cache_dir: Path | None) -> Endpoint:
+    """Resolve the endpoint as the module docstring says; never raises for LLM trouble."""
+    api_key = llm.api_key or os.environ.get("VLCAT_LLM_API_KEY")
+    try:
+        if llm.base_url:
+            model = llm.model
+            if not model:
+                probe = _client(llm.base_url, "?", llm, None, api_key).health(timeout=min(10.0, llm.timeout))
+                if not probe.models:
+                    return Endpoint(llm.base_url, None, "config", f"cannot list models: {probe.error}")
+                model = probe.models[0]
+            return Endpoint(llm.base_url, model, "config", None, _client(llm.base_url, model, llm, cache_dir, api_key))
+
+        from vlcat.llm.serve import find_running
+
+        handle = find_running(model=llm.model, api_key=api_key)
+        if handle is not None:
+            client = _client(handle.url, handle.served_name, llm, cache_dir, api_key)
+            return Endpoint(handle.url, handle.served_name, "reused", None, client, handle)
+        if not llm.start_server:
+            return Endpoint(None, llm.model, "unavailable",
+                            "no llm.base_url, no running vLLM server and llm.start_server=false")
+        return _start(llm, cache_dir, api_key)
+    except (VlcatError, OSError) as exc:
+        return Endpoint(llm.base_url, llm.model, "unavailable", f"{type(exc).__name__}: {exc}")
+
+
+def _start(llm: LLMConfig, cache_dir: Path | None, api_key: str | None) -> Endpoint:
+    from vlcat.llm.model import has_cuda, resolve_model
+    from vlcat.llm.serve import ServerConfig, start_server
+
+    resolved = resolve_model(llm.model, python=llm.python)
+    handle = start_server(ServerConfig(
+        model=resolved.model, served_name=resolved.served_name, dtype=resolved.dtype, python=llm.python,
+        api_key=api_key, startup_timeout=llm.startup_timeout,
+        gpu_memory_utilization=llm.gpu_memory_utilization if has_cuda() else None,
+    ))
+    # An interrupted run never reaches on_train_end; the server must not outlive the process anyway.
+    atexit.register(lambda: handle.stop() if handle.is_alive() else None)
+    client = _client(handle.url, handle.served_name, llm, cache_dir, api_key)
+    return Endpoint(handle.url, handle.served_name, "started", None, client, handle)
+
+
+def require_healthy(endpoint: Endpoint) -> None:
+    """Raise a one-line error unless the endpoint answers and serves its model (``llm.required``)."""
+    ok, why = endpoint.healthy()
+    if not ok:
+        where = endpoint.url or "no endpoint"
+        raise LLMError(f"llm.required=true but the LLM endpoint is not usable ({where}): {why}; start one with "
+                       "tools/serve_llm.py, set llm.base_url, or set llm.required=false to train without it")
