@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-dir", "-o", help="sweep folder (default: the config's output_dir)")
     p.add_argument("--data-root", help="where to write the generated dataset (default: <cache>/data)")
     p.add_argument("--llm-model", help="model to serve instead of the default (HF id or folder)")
+    p.add_argument("--llm-url", help="use this OpenAI-compatible endpoint (…/v1) instead of a local server")
     p.add_argument("--keep-server", action="store_true", help="leave a server this command started running")
     p.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE", dest="run_overrides",
                    help="run-config override for every run (repeatable)")
@@ -48,7 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         build_synth_dataset(data_root)
 
         _say("2/4 LLM server: reusing a running one or starting vLLM (about 1-2 min on a CPU)")
-        handle = find_running(args.llm_model)
+        handle = None
+        if args.llm_url:
+            from vlcat.llm.serve import ServerHandle
+
+            handle = ServerHandle(url=args.llm_url, model=args.llm_model or "", pid=None, log_path=None,
+                                  served_name=args.llm_model or "")
+        if handle is None:
+            handle = find_running(args.llm_model)
         if handle is None:
             resolved = resolve_model(args.llm_model)
             handle = start_server(ServerConfig(model=resolved.model, served_name=resolved.served_name,

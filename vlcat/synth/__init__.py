@@ -1,1 +1,4 @@
-"""synth."""
+"""The embedded offline world: procedurally drawn coloured shapes with captions, classification tasks over
+them written in CoOp's layout (``dataset.build_synth_dataset``), and the toy CLIP pretrained on them
+(``vlcat-toy``), so that everything in vlcat runs with no download. Importing it draws and loads nothing.
+"""

@@ -1,0 +1,37 @@
+"""The offline quickstart, shortened, end to end: real toy CLIP, real generated images, real vLLM server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vlcat.quickstart import main
+from vlcat.sweeps import load_sweep, plan_sweep
+
+
+def test_quickstart_config_validates():
+    sweep = load_sweep("experiments/quickstart.yaml")
+    runs = plan_sweep(sweep)
+    assert sweep.protocol == "base2novel" and sweep.datasets == ["synth_shapes"]
+    assert {r.method for r in runs} == {"zeroshot", "coop", "coop+catalyst"}
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_short_quickstart_runs_end_to_end(llm_server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VLCAT_CACHE", str(tmp_path / "cache"))
+    rc = main([
+        "-o", str(tmp_path / "qs"), "--data-root", str(tmp_path / "data"),
+        "--llm-url", llm_server.url, "--llm-model", llm_server.served_name,
+        "--set", "optim.max_epoch=2", "--set", "catalyst.epochs=[1]", "--set", "train.progress=false",
+        "--set", "llm.max_tokens=96",
+    ])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "Base" in out.out and "HM" in out.out and "coop+catalyst" in out.out
+    record = json.loads(next((tmp_path / "qs").rglob("coop+catalyst/**/record.json")).read_text())
+    assert record["catalyst"]["stages"] == 1
+    assert record["catalyst"]["succeeded"] + record["catalyst"]["failed"] == 1
+    assert (tmp_path / "qs" / "report" / "report.md").is_file()
+    assert llm_server.healthy()  # a server it did not start is left running

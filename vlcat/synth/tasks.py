@@ -1,0 +1,77 @@
+"""Classification tasks over the world.
+
+A task fixes a list of classes (each a colour and a shape) and the style its images are drawn in. The
+default task, ``colour_shape``, uses 8 colours x 6 shapes = 48 classes drawn in ``TASK_STYLE``: shapes
+mostly on patterned backgrounds, off centre, some under dim or tinted light, some with grey clutter.
+Pretraining saw each of those conditions only occasionally and always with words for it, so zero-shot
+transfer works but leaves a gap that a learned prompt can close.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+from vlcat.synth.world import (
+    STREAM_TEST,
+    STREAM_TRAIN,
+    STREAM_VAL,
+    Style,
+    render,
+    rng_for,
+    sample_scene,
+)
+
+TASK_STYLE = Style(
+    backgrounds={"plain": 0.2, "gradient": 0.1, "striped": 0.2, "checkered": 0.2, "dotted": 0.15,
+                 "speckled": 0.15},
+    tones={"light": 0.45, "mid": 0.3, "dark": 0.25},
+    sizes={"medium": 0.5, "large": 0.5},
+    lighting={"normal": 0.65, "dim": 0.15, "warm": 0.1, "cool": 0.1},
+    p_blur=0.15,
+    noise=(1.0, 8.0),
+    p_clutter=0.4,
+    clutter_count=(1, 3),
+    p_second_object=0.0,
+    centre_bias=0.4,
+)
+"""Calibrated on the committed toy CLIP: ~60 % zero-shot with "a photo of a {}." against ~70 % on the same
+classes drawn in the pretraining style, so the style shift costs the hand-written prompt about ten points."""
+
+SPLIT_STREAMS = {"train": STREAM_TRAIN, "val": STREAM_VAL, "test": STREAM_TEST}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    colours: tuple[str, ...]
+    shapes: tuple[str, ...]
+    style: Style
+
+    @property
+    def classes(self) -> list[tuple[str, str]]:
+        """(colour, shape) per label, colour-major so labels are stable when shapes are added."""
+        return [(c, s) for c in self.colours for s in self.shapes]
+
+    @property
+    def classnames(self) -> list[str]:
+        return [f"{c} {s}" for c, s in self.classes]
+
+    def image(self, label: int, split: str, index: int, *, seed: int = 0, size: int = 64) -> Image.Image:
+        """The ``index``-th image of class ``label`` in ``split``; splits never share an image."""
+        colour, shape = self.classes[label]
+        # Label in the stream index keeps classes disjoint without caring about per-class counts.
+        rng = rng_for(seed, SPLIT_STREAMS[split] * 1000 + label, index)
+        return render(sample_scene(rng, self.style, shape=shape, colour=colour), size)
+
+
+TASKS: dict[str, Task] = {
+    "colour_shape": Task(
+        "colour_shape",
+        colours=("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown"),
+        shapes=("circle", "square", "triangle", "star", "hexagon", "cross"),
+        style=TASK_STYLE,
+    ),
+}
+DEFAULT_TASK = "colour_shape"
