@@ -141,10 +141,13 @@ def _load_weights(model: nn.Module, checkpoint: Path) -> None:
 
 
 def coop_train_transform(size: int, mean: tuple[float, ...], std: tuple[float, ...],
-                         interpolation: str = "bicubic") -> T.Compose:
-    """CoOp's training augmentation: random resized crop (scale 0.08-1) and horizontal flip."""
+                         interpolation: str = "bicubic", scale_min: float = 0.08) -> T.Compose:
+    """CoOp's training augmentation: random resized crop (scale 0.08-1) and horizontal flip.
+
+    ``scale_min`` is a knob for images whose object is small (CoOp's 8 % crops can miss it entirely).
+    """
     return T.Compose([
-        T.RandomResizedCrop(size, scale=(0.08, 1.0), interpolation=_INTERP[interpolation]),
+        T.RandomResizedCrop(size, scale=(scale_min, 1.0), interpolation=_INTERP[interpolation]),
         T.RandomHorizontalFlip(),
         T.ToTensor(),
         T.Normalize(mean, std),

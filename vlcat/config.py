@@ -91,6 +91,8 @@ class TrainConfig:
     feature_cache: bool = True
     """Encode each training image once per augmentation view and reuse it (false = every step)."""
     aug_views: int = 0
+    crop_scale_min: float = 0.08
+    """Smallest area fraction of the random resized crop (CoOp: 0.08)."""
     """Distinct augmented views cached per image; 0 = one per epoch (same numbers as no cache)."""
     eval_batch_size: int = 128
     log_every: int = 10
@@ -277,6 +279,7 @@ def validate(cfg: RunConfig) -> None:
          f"data.num_shots must be >= 1 (or -1 for the full training split), got {cfg.data.num_shots}"),
         (cfg.learner.n_ctx >= 1, f"learner.n_ctx must be >= 1, got {cfg.learner.n_ctx}"),
         (cfg.train.aug_views >= 0, "train.aug_views must be >= 0"),
+        (0 < cfg.train.crop_scale_min <= 1, "train.crop_scale_min must be in (0, 1]"),
         (cfg.catalyst.rounds >= 0, "catalyst.rounds must be >= 0"),
         (0 < cfg.catalyst.span <= 1, "catalyst.span must be in (0, 1]"),
         (cfg.catalyst.num_candidates >= 1, "catalyst.num_candidates must be >= 1"),

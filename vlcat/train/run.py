@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import vlcat
-from vlcat.clip import ClipBundle, load_clip
+from vlcat.clip import ClipBundle, coop_train_transform, load_clip
 from vlcat.config import RunConfig, load_config, to_dict, to_yaml
 from vlcat.data import DatasetSplits, load_dataset, sample_fewshot, subsample_classes
 from vlcat.errors import ConfigError, RunError
@@ -92,8 +92,13 @@ def prepare_data(cfg: RunConfig) -> DatasetSplits:
 
 def load_model(cfg: RunConfig) -> ClipBundle:
     m = cfg.model
-    return load_clip(m.name, m.pretrained, model_config=m.config, checkpoint=m.checkpoint,
+    clip = load_clip(m.name, m.pretrained, model_config=m.config, checkpoint=m.checkpoint,
                      device=resolve_device(m.device))
+    if cfg.train.crop_scale_min != 0.08:
+        pp = clip.preprocess
+        clip.train_transform = coop_train_transform(pp["size"], tuple(pp["mean"]), tuple(pp["std"]),
+                                                    pp["interpolation"], cfg.train.crop_scale_min)
+    return clip
 
 
 def make_learner(cfg: RunConfig, clip: ClipBundle, splits: DatasetSplits) -> PromptLearner:
