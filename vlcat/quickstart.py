@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                 handle.stop()
                 _say("    stopped the LLM server it started")
         _say("4/4 report")
-        markdown, written, problems = make_report([sweep.output_dir])
+        markdown, written, problems = make_report([sweep.output_dir], str(Path(sweep.output_dir) / "report"))
         for msg in problems:
             _say(f"    warning: {msg}")
         print(markdown)

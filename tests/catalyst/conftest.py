@@ -1,8 +1,11 @@
 """Fixtures for catalyst tests: the tiny model and dataset, and a fake OpenAI-compatible server.
 
-The fake server speaks the same HTTP API as vLLM (``/health``, ``/v1/models``, ``/v1/chat/completions``)
-so that the whole stage pipeline, including the real client and its error mapping, runs in the fast
-tests; the real vLLM server is used by the tests marked ``llm``.
+Tests of the LLM path talk to the real vLLM server with the real SmolLM2 (``llm_server`` in
+tests/conftest.py, tests marked ``llm``), connection faults included (a closed loopback port). The fake
+server (``fake_llm``) speaks the same HTTP API as vLLM (``/health``, ``/v1/models``,
+``/v1/chat/completions``) and exists ONLY for faults a real vLLM cannot produce on demand: HTTP 500
+(also on schema-constrained requests only), a server without structured outputs, garbled or useless
+replies. A test that uses it says ``fake_server`` in its name and why in its docstring.
 """
 
 from __future__ import annotations

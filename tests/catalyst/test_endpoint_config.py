@@ -1,6 +1,12 @@
-"""Endpoint resolution and the catalyst's config files."""
+"""Endpoint resolution and the catalyst's config files.
+
+A healthy endpoint is the real vLLM server of the session (``llm_server``, tests marked ``llm``); an
+unreachable one is a real closed loopback port.
+"""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -9,9 +15,10 @@ from vlcat.config import CONFIG_DIR, LLMConfig, load_config
 from vlcat.errors import ConfigError, VlcatError
 
 
-def test_configured_url_without_model_takes_the_served_model(fake_llm, tmp_path):
-    ep = connect(LLMConfig(base_url=fake_llm.url), tmp_path)
-    assert (ep.source, ep.model, ep.error) == ("config", "fake-llm", None)
+@pytest.mark.llm
+def test_configured_url_without_model_takes_the_served_model(llm_server, tmp_path):
+    ep = connect(LLMConfig(base_url=llm_server.url), tmp_path)  # the API key comes from VLCAT_LLM_API_KEY
+    assert (ep.source, ep.model, ep.error) == ("config", llm_server.served_name, None)
     require_healthy(ep)
 
 
@@ -28,19 +35,18 @@ def test_no_url_no_running_server_and_no_start_is_unavailable(tmp_path, monkeypa
     assert ep.source == "unavailable" and "start_server=false" in ep.error
 
 
-def test_a_running_server_from_the_state_file_is_reused(tmp_path, monkeypatch, fake_llm):
-    import json
-    import os
-
+@pytest.mark.llm
+def test_a_running_server_from_the_state_file_is_reused(llm_server, tmp_path, monkeypatch):
     monkeypatch.setenv("VLCAT_CACHE", str(tmp_path))
     state = tmp_path / "llm" / "server.json"
     state.parent.mkdir(parents=True)
-    state.write_text(json.dumps({"url": fake_llm.url, "pid": os.getpid(), "model": "/models/fake",
-                                 "served_name": fake_llm.model}))
+    state.write_text(json.dumps({"url": llm_server.url, "pid": llm_server.pid, "model": llm_server.model,
+                                 "served_name": llm_server.served_name, "auth": True}))
     ep = connect(LLMConfig(start_server=False), None)
-    assert (ep.source, ep.url, ep.model) == ("reused", fake_llm.url, fake_llm.model)
+    assert (ep.source, ep.url, ep.model) == ("reused", llm_server.url, llm_server.served_name)
+    require_healthy(ep)
     ep.close()  # a reused server is not ours to stop
-    assert fake_llm.thread.is_alive()
+    assert llm_server.healthy()
 
 
 def test_catalyst_configs_load():
@@ -62,27 +68,32 @@ def test_bad_catalyst_settings_fail_before_any_work(override, message):
         load_config(overrides=[override])
 
 
-def test_a_server_started_for_the_run_is_stopped_at_its_end(tiny_data, tiny_model_file, tmp_path, monkeypatch,
-                                                             fake_llm):
-    """No url and no running server: the run starts one (here a stand-in for vLLM) and stops it at the end."""
-    from types import SimpleNamespace
-
-    import vlcat.llm.model as model_mod
-    import vlcat.llm.serve as serve_mod
+@pytest.mark.llm
+@pytest.mark.slow
+def test_a_server_started_for_the_run_is_stopped_at_its_end(llm_server, tiny_data, tiny_model_file, tmp_path,
+                                                             monkeypatch):
+    """No url and no running server: the run starts its own real vLLM (a second one, ~1 min) and stops it
+    at the end. The session server is only there for the API key the started one enforces."""
+    from vlcat.llm.client import LLMClient
+    from vlcat.llm.model import resolve_model
+    from vlcat.llm.serve import find_running
     from vlcat.testing import tiny_overrides
     from vlcat.train.run import run_training
 
-    monkeypatch.setenv("VLCAT_CACHE", str(tmp_path / "vc"))
-    stopped: list[bool] = []
-    handle = serve_mod.ServerHandle(url=fake_llm.url, model="/m", served_name=fake_llm.model, pid=None,
-                                    log_path=None, owned=True)
-    monkeypatch.setattr(handle.__class__, "stop", lambda self, timeout=30.0: stopped.append(True))
-    monkeypatch.setattr(model_mod, "resolve_model", lambda model=None, **kw: SimpleNamespace(
-        model="/m", served_name=fake_llm.model, dtype="bfloat16"))
-    monkeypatch.setattr(serve_mod, "start_server", lambda config: handle)
+    model = resolve_model().model  # the embedded SmolLM2, prepared under the real cache
+    monkeypatch.setenv("VLCAT_CACHE", str(tmp_path / "vc"))  # an empty state file: nothing to reuse
     root, card = tiny_data
     cfg = load_config(overrides=tiny_overrides(root, card, tiny_model_file, tmp_path / "cache", tmp_path / "run", **{
-        "catalyst.enabled": True, "catalyst.epochs": "[1]", "optim.max_epoch": 2}))
+        "catalyst.enabled": True, "catalyst.epochs": "[1]", "optim.max_epoch": 2, "catalyst.num_candidates": 4,
+        "llm.model": model, "llm.startup_timeout": 900, "llm.max_tokens": 128, "llm.temperature": 0.7,
+        "llm.max_retries": 0, "llm.timeout": 120}))
     record = run_training(cfg)
-    assert record["catalyst"]["endpoint"]["source"] == "started"
-    assert record["catalyst"]["succeeded"] == 1 and stopped == [True]
+    endpoint = record["catalyst"]["endpoint"]
+    assert endpoint["source"] == "started" and endpoint["url"] != llm_server.url
+    stage = json.loads((tmp_path / "run" / "llm_stages" / "stage_1.json").read_text())
+    assert stage["llm"] and stage["llm"]["cached"] is False  # the started server really answered
+    # stopped at the end: nothing answers on its port and the state file names no live server
+    probe = LLMClient(endpoint["url"], endpoint["model"], api_key=llm_server.api_key).health(timeout=5)
+    assert not probe.models
+    assert find_running() is None
+    assert llm_server.healthy()

@@ -51,7 +51,8 @@ def test_bad_files(tmp_path):
 
 
 def test_shipped_configs_validate():
-    files = sorted(CONFIG_DIR.rglob("*.yaml"))
+    """Run configs (learners/, catalyst/); experiments/ holds sweep configs, tested with the sweeps."""
+    files = sorted(CONFIG_DIR.glob("learners/*.yaml")) + sorted(CONFIG_DIR.glob("catalyst/*.yaml"))
+    assert files
     for f in files:
-        if f.parent.name in ("learners", "catalyst") or f.name in ("quickstart.yaml",):
-            load_config(f)
+        load_config(f)

@@ -24,7 +24,7 @@ def test_short_quickstart_runs_end_to_end(llm_server, tmp_path, capsys, monkeypa
     rc = main([
         "-o", str(tmp_path / "qs"), "--data-root", str(tmp_path / "data"),
         "--llm-url", llm_server.url, "--llm-model", llm_server.served_name,
-        "--set", "optim.max_epoch=2", "--set", "catalyst.epochs=[1]", "--set", "train.progress=false",
+        "--set", "optim.max_epoch=2", "--set", "catalyst.rounds=1", "--set", "train.progress=false",
         "--set", "llm.max_tokens=96",
     ])
     out = capsys.readouterr()
