@@ -6,6 +6,8 @@ the same model and enforces the test API key (start one by hand with
 ``tools/serve_llm.py --api-key vlcat-test-key`` to skip the start while iterating). A server that cannot
 be started is a test error, never a skip: CI must notice. The key is also exported as
 ``VLCAT_LLM_API_KEY`` for the session, the documented way for configs to find it.
+
+The tiny open_clip model and tiny PNG dataset fixtures (no download) are shared by every test folder.
 """
 
 from __future__ import annotations
@@ -32,3 +34,34 @@ def llm_server() -> Iterator[object]:
     with pytest.MonkeyPatch.context() as mp, handle:
         mp.setenv("VLCAT_LLM_API_KEY", LLM_TEST_API_KEY)
         yield handle
+
+
+@pytest.fixture(scope="session")
+def tiny_clip():
+    import torch
+
+    from vlcat.clip import load_clip
+    from vlcat.testing import TINY_CFG
+
+    torch.manual_seed(0)
+    return load_clip("tiny-test", model_config=TINY_CFG)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    from vlcat.testing import write_tiny_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    return root, write_tiny_dataset(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory):
+    """The tiny config as a JSON file, as a user would pass it via model.config."""
+    import json
+
+    from vlcat.testing import TINY_CFG
+
+    path = tmp_path_factory.mktemp("model") / "tiny.json"
+    path.write_text(json.dumps(TINY_CFG))
+    return path

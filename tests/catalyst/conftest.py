@@ -21,8 +21,6 @@ from typing import Any
 import pytest
 import torch
 
-from vlcat.testing import TINY_CFG, write_tiny_dataset
-
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -32,28 +30,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_clip():
-    from vlcat.clip import load_clip
-
-    torch.manual_seed(0)
-    return load_clip("tiny-test", model_config=TINY_CFG)
-
-
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    card = write_tiny_dataset(root)
-    return root, card
-
-
-@pytest.fixture(scope="session")
-def tiny_model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.json"
-    path.write_text(json.dumps(TINY_CFG))
-    return path
 
 
 class FakeLLM:
