@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--workers", type=int, default=d.workers)
+    p.add_argument("--device", default=d.device, help='where the model trains: "cpu" or "cuda"')
     p.add_argument("--eval-every", type=int, default=d.eval_every)
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--out-dir", type=Path, default=ASSETS_DIR, help="where the three asset files go")
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cfg = PretrainConfig(seed=a.seed, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
                          warmup_steps=a.warmup_steps, weight_decay=a.weight_decay, threads=a.threads,
-                         workers=a.workers, eval_every=a.eval_every, max_minutes=a.max_minutes,
+                         workers=a.workers, device=a.device, eval_every=a.eval_every, max_minutes=a.max_minutes,
                          out_dir=a.out_dir, data_root=a.data_root)
     command = " ".join(["tools/pretrain_toy_clip.py", *(sys.argv[1:] if argv is None else argv)])
     record = pretrain(cfg, progress=not a.no_progress, command=command)

@@ -47,3 +47,18 @@ def test_schedule_warms_up_then_decays_to_zero() -> None:
     cfg = PretrainConfig(steps=100, warmup_steps=10, lr=1.0)
     assert _lr_at(0, cfg) == 0.1 and _lr_at(9, cfg) == 1.0
     assert _lr_at(55, cfg) < 1.0 and _lr_at(99, cfg) < 0.01
+
+
+def test_stream_batches_are_the_same_whatever_the_number_of_workers() -> None:
+    from torch.utils.data import DataLoader
+
+    from vlcat.synth.pretrain import _StreamBatches
+
+    def drawn(workers: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        stream = _StreamBatches(seed=3, start=0, stop=5, batch_size=2, size=16, context_length=16)
+        return list(DataLoader(stream, batch_size=None, num_workers=workers))
+
+    single, sharded = drawn(0), drawn(2)
+    assert len(single) == len(sharded) == 5
+    for (i0, t0), (i1, t1) in zip(single, sharded, strict=True):
+        assert torch.equal(i0, i1) and torch.equal(t0, t1)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -25,6 +28,43 @@ def test_pretrain_stream_is_deterministic() -> None:
         img_b, cap_b = pretrain_pair(0, i)
         assert png_bytes(img_a) == png_bytes(img_b)
         assert cap_a == cap_b
+
+
+# sha256 over (PNG bytes, caption) of the first 300 pairs of seed 0: the stream the committed toy CLIP was
+# trained on. If a change to the drawing code moves it, the weights no longer match their record: retrain
+# (tools/pretrain_toy_clip.py) and update this digest, or keep the change out of the pretraining stream.
+PRETRAIN_STREAM_DIGEST = "383df807e8d553e2db5fb2dd555c32fbb31524bd37b66ba76b2a42976f124cdb"
+
+
+def test_pretrain_stream_is_the_one_the_toy_clip_was_trained_on() -> None:
+    digest = hashlib.sha256()
+    for i in range(300):
+        img, caption = pretrain_pair(0, i)
+        digest.update(png_bytes(img))
+        digest.update(caption.encode())
+    assert digest.hexdigest() == PRETRAIN_STREAM_DIGEST
+
+
+def _plain(scene):
+    return dataclasses.replace(scene, background="plain", bg1=(255, 255, 255), bg2=(255, 255, 255),
+                               lighting="normal", blur=0.0, noise=0.0, clutter=())
+
+
+def test_outline_style_draws_the_same_scene_as_a_coloured_outline() -> None:
+    filled_style = dataclasses.replace(TASKS[DEFAULT_TASK].style, outline_width=0.0)
+    filled = _plain(sample_scene(rng_for(0, 1, 0), filled_style, shape="square", colour="red"))
+    outline = _plain(sample_scene(rng_for(0, 1, 0), TASKS[DEFAULT_TASK].style, shape="square", colour="red"))
+    # Same random draws (the outline costs none), so only the drawing differs.
+    assert dataclasses.replace(outline, outline_width=0.0) == filled and outline.outline_width > 0
+    red = [((a[..., 0] > 150) & (a[..., 1] < 110) & (a[..., 2] < 110)).sum()
+           for a in (np.asarray(render(s, 64)).astype(int) for s in (filled, outline))]
+    assert red[1] > 20 and red[1] < red[0] / 2  # a visible outline, far fewer coloured pixels than a fill
+
+
+def test_pretraining_never_draws_outlines() -> None:
+    for i in range(50):
+        rng = rng_for(0, 0, i)
+        assert sample_scene(rng, PRETRAIN_STYLE).outline_width == 0.0
 
 
 def test_different_seed_or_index_gives_different_samples() -> None:

@@ -1,10 +1,12 @@
 """Classification tasks over the world.
 
 A task fixes a list of classes (each a colour and a shape) and the style its images are drawn in. The
-default task, ``colour_shape``, uses 8 colours x 6 shapes = 48 classes drawn in ``TASK_STYLE``: shapes
-mostly on patterned backgrounds, off centre, some under dim or tinted light, some with grey clutter.
-Pretraining saw each of those conditions only occasionally and always with words for it, so zero-shot
-transfer works but leaves a gap that a learned prompt can close.
+default task, ``colour_shape``, uses 8 colours x 6 shapes = 48 classes drawn in ``TASK_STYLE``: the shapes
+are line drawings (coloured outlines, no fill), mostly on patterned backgrounds, off centre, some under dim
+or tinted light, some with grey clutter. Pretraining only ever saw filled shapes, so the task is a domain
+shift like ImageNet-Sketch is for CLIP: the image features still carry colour and shape (a linear probe on
+16 shots beats zero-shot by ~10 points), but "a photo of a {}." no longer points where those images lie,
+which is what prompt tuning and the LLM catalyst can learn.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ TASK_STYLE = Style(
     clutter_count=(1, 3),
     p_second_object=0.0,
     centre_bias=0.4,
+    outline_width=0.024,
 )
-"""Calibrated on the committed toy CLIP: ~60 % zero-shot with "a photo of a {}." against ~70 % on the same
-classes drawn in the pretraining style, so the style shift costs the hand-written prompt about ten points."""
+"""Calibrated on the committed toy CLIP (measured, not assumed: ``toy_clip_record.json``): filled shapes in
+this style are ~99 % zero-shot, so the nuisances alone cost nothing; 1.5 px outlines (0.024 of 64 px) bring
+the hand-written prompt down to ~70 % while a 16-shot linear probe still reaches ~84 % on base classes.
+Thicker outlines (2.5 px) leave zero-shot at ~90 % and little to learn; 1 px loses colour for every method."""
 
 SPLIT_STREAMS = {"train": STREAM_TRAIN, "val": STREAM_VAL, "test": STREAM_TEST}
 

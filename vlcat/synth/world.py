@@ -60,7 +60,7 @@ STREAM_TRAIN = 1
 STREAM_VAL = 2
 STREAM_TEST = 3
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever a change to the drawing code changes pixels, so cached datasets are rebuilt."""
 
 SUPERSAMPLE = 2
@@ -84,6 +84,9 @@ class Style:
     colour_jitter: float = 12.0
     centre_bias: float = 0.0
     """0 places objects uniformly; 1 pulls them fully to the centre."""
+    outline_width: float = 0.0
+    """0 fills shapes with their colour; > 0 draws only their outline, this wide in image-side units, like a
+    line drawing. Pretraining never draws outlines: it is the task's domain shift (see ``tasks.py``)."""
 
 
 PRETRAIN_STYLE = Style(
@@ -163,6 +166,7 @@ class Scene:
     noise: float
     noise_seed: int
     clutter: tuple[Stroke, ...] = field(default_factory=tuple)
+    outline_width: float = 0.0
 
 
 def rng_for(seed: int, stream: int, index: int) -> np.random.Generator:
@@ -267,8 +271,10 @@ def sample_scene(rng: np.random.Generator, style: Style, *, shape: str | None = 
                 x0, y0 = rng.uniform(0.05, 0.95, 2)
                 clutter.append(Stroke("dot", (float(x0), float(y0), float(rng.uniform(0.02, 0.05)), 0.0),
                                       grey, 0.0, over))
+    # outline_width draws no random number, so adding it left every filled scene (the pretraining stream)
+    # exactly as it was.
     return Scene(tuple(objects), background, tone, bg1, bg2, texture, lighting, light_amount, blur, noise,
-                 int(rng.integers(2**31)), tuple(clutter))
+                 int(rng.integers(2**31)), tuple(clutter), style.outline_width)
 
 
 # ---------------------------------------------------------------------------------------------- drawing
@@ -303,10 +309,17 @@ def _background(scene: Scene, s: int) -> np.ndarray:
     return bg1 * (1.0 - mix[..., None]) + bg2 * mix[..., None]
 
 
-def _object_masks(o: Obj, s: int) -> tuple[Image.Image, Image.Image | None]:
+def _object_masks(o: Obj, s: int, outline_width: float = 0.0) -> tuple[Image.Image, Image.Image | None]:
+    """(mask painted in the object's colour, mask of its darker rim or None)."""
     pts = SHAPES[o.shape](o.cx * s, o.cy * s, o.r * s, o.rot)
     fill = Image.new("L", (s, s), 0)
     draw = ImageDraw.Draw(fill)
+    if outline_width > 0:
+        width = max(1, round(outline_width * s))
+        draw.polygon(pts, outline=255, width=width)
+        if o.shape == "ring":
+            draw.polygon(circle(o.cx * s, o.cy * s, o.r * s * RING_HOLE, 0.0), outline=255, width=width)
+        return fill, None
     draw.polygon(pts, fill=255)
     if o.shape == "ring":
         draw.polygon(circle(o.cx * s, o.cy * s, o.r * s * RING_HOLE, 0.0), fill=0)
@@ -351,7 +364,7 @@ def render(scene: Scene, size: int = 64) -> Image.Image:
     img = Image.fromarray(np.clip(_background(scene, s), 0, 255).astype(np.uint8), "RGB")
     _draw_strokes(img, [c for c in scene.clutter if not c.over], s)
     for o in scene.objects:
-        fill, rim = _object_masks(o, s)
+        fill, rim = _object_masks(o, s, scene.outline_width)
         img.paste(o.rgb, mask=fill)
         if rim is not None:
             img.paste(tuple(int(v * 0.55) for v in o.rgb), mask=rim)
