@@ -42,7 +42,8 @@ TASK_STYLE = Style(
 """Calibrated on the committed toy CLIP (measured, not assumed: ``toy_clip_record.json``): filled shapes in
 this style are ~99 % zero-shot, so the nuisances alone cost nothing; 1.5 px outlines (0.024 of 64 px) bring
 the hand-written prompt down to ~70 % while a 16-shot linear probe still reaches ~84 % on base classes.
-Thicker outlines (2.5 px) leave zero-shot at ~90 % and little to learn; 1 px loses colour for every method."""
+Thicker outlines (2.5 px) leave zero-shot at ~90 % and little to learn; 1 px loses colour for every method.
+Rerun with ``python tools/probe_toy_world.py '{}' '{outline_width: 0.0}' '{outline_width: 0.039}'``."""
 
 SPLIT_STREAMS = {"train": STREAM_TRAIN, "val": STREAM_VAL, "test": STREAM_TEST}
 
