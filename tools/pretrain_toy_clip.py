@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         record = reevaluate(a.out_dir, data_root=a.data_root)
         print(json.dumps(record["zero_shot"], indent=2))
         return 0
+    if a.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            print(f"error: --device {a.device} but torch sees no CUDA GPU here; use --device cpu", file=sys.stderr)
+            return 2
     cfg = PretrainConfig(seed=a.seed, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
                          warmup_steps=a.warmup_steps, weight_decay=a.weight_decay, threads=a.threads,
                          workers=a.workers, device=a.device, eval_every=a.eval_every, max_minutes=a.max_minutes,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from vlcat.synth.pretrain import PretrainConfig, _lr_at, pretrain
@@ -62,3 +65,12 @@ def test_stream_batches_are_the_same_whatever_the_number_of_workers() -> None:
     assert len(single) == len(sharded) == 5
     for (i0, t0), (i1, t1) in zip(single, sharded, strict=True):
         assert torch.equal(i0, i1) and torch.equal(t0, t1)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_one_line_error() -> None:
+    tool = Path(__file__).resolve().parents[2] / "tools" / "pretrain_toy_clip.py"
+    out = subprocess.run([sys.executable, str(tool), "--device", "cuda", "--steps", "1"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["error: --device cuda but torch sees no CUDA GPU here; use --device cpu"]
