@@ -202,18 +202,24 @@ def _explain(exc: OmegaConfBaseException, schema: DictConfig) -> str:
     return f"invalid config at '{key}': {str(exc).splitlines()[0]}"
 
 
+def load_yaml_mapping(path: Path, what: str) -> DictConfig:
+    """An existing YAML file that must hold a mapping; a syntax error or another shape is one line."""
+    try:
+        node = OmegaConf.load(path)
+    except Exception as exc:  # noqa: BLE001 - YAML syntax errors become one line
+        raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"{path} must hold a mapping of {what}")
+    return node
+
+
 def _load_yaml(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
     path = path.resolve()
     if path in seen:
         raise ConfigError(f"config files extend each other in a loop: {' -> '.join(map(str, seen + (path,)))}")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    try:
-        node = OmegaConf.load(path)
-    except Exception as exc:  # noqa: BLE001 - YAML syntax errors become one line
-        raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(node, DictConfig):
-        raise ConfigError(f"{path} must hold a mapping of config keys")
+    node = load_yaml_mapping(path, "config keys")
     parents = node.pop("extends", None) or []
     if isinstance(parents, str):
         parents = [parents]

@@ -32,7 +32,7 @@ import yaml
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
-from vlcat.config import CONFIG_DIR, RunConfig, load_config, parse_overrides, validate
+from vlcat.config import CONFIG_DIR, RunConfig, load_config, load_yaml_mapping, parse_overrides, validate
 from vlcat.errors import ConfigError, RunError
 
 PROTOCOLS = ("fewshot", "base2novel")
@@ -149,13 +149,7 @@ def load_sweep(file: str | Path | None = None, overrides: list[str] | None = Non
             path = CONFIG_DIR / path
         if not path.is_file():
             raise ConfigError(f"sweep config file not found: {file}")
-        try:
-            node = OmegaConf.load(path)
-        except Exception as exc:  # noqa: BLE001 - YAML syntax errors become one line
-            raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
-        if not isinstance(node, DictConfig):
-            raise ConfigError(f"{path} must hold a mapping of sweep config keys")
-        layers.append(node)
+        layers.append(load_yaml_mapping(path, "sweep config keys"))
         base = path.resolve().parent
     layers.append(parse_overrides(list(overrides or [])))
     merged = schema

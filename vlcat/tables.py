@@ -84,18 +84,29 @@ def _shots_text(k: int | None) -> str:
     return "all shots" if k == -1 else f"{k} shot{'' if k == 1 else 's'}"
 
 
+def _layout(stats: dict) -> tuple[set[str], list[str], list[str], list[int | None]]:
+    """(zero-shot methods, method order, dataset order, shot counts) of stats keyed (method, dataset, K, ...)."""
+    zs = zero_shot_methods(stats)
+    methods = order_methods((k[0] for k in stats), zs)
+    datasets = order_datasets(k[1] for k in stats)
+    shots = sorted({k[2] for k in stats if k[2] is not None}) or [None]
+    return zs, methods, datasets, shots
+
+
+def _columns_for(k: int | None, methods: list[str], zs: set[str], stats: dict) -> list[str]:
+    """The methods with a result at K shots; zero-shot ones belong to every K."""
+    return [m for m in methods if m in zs or any(key[0] == m and key[2] == k for key in stats)]
+
+
 def fewshot_tables(results: list[Result], ddof: int = 0) -> list[Table]:
     """One table per K: rows = datasets + Average, columns = methods; zero-shot is the same in every K."""
     stats = fewshot_stats(results, ddof)
     if not stats:
         return []
-    zs = zero_shot_methods(stats)
-    methods = order_methods((k[0] for k in stats), zs)
-    datasets = order_datasets(k[1] for k in stats)
-    shots = sorted({k[2] for k in stats if k[2] is not None}) or [None]
+    zs, methods, datasets, shots = _layout(stats)
     tables = []
     for k in shots:
-        cols = [m for m in methods if m in zs or any(key[0] == m and key[2] == k for key in stats)]
+        cols = _columns_for(k, methods, zs, stats)
         rows = [(d, [Cell.of(stats.get((m, d, None if m in zs else k))) for m in cols]) for d in datasets]
         avg = [_average_cell([cells[j].mean for _, cells in rows], len(rows)) for j in range(len(cols))]
         slug = "zeroshot" if k is None else f"fewshot_{'all' if k == -1 else k}shots"
@@ -109,13 +120,10 @@ def base2novel_tables(results: list[Result], ddof: int = 0) -> list[Table]:
     stats = base2novel_stats(results, ddof)
     if not stats:
         return []
-    zs = zero_shot_methods(stats)
-    methods = order_methods((k[0] for k in stats), zs)
-    datasets = order_datasets(k[1] for k in stats)
-    shots = sorted({k[2] for k in stats if k[2] is not None}) or [None]
+    zs, methods, datasets, shots = _layout(stats)
     tables = []
     for k in shots:
-        cols_m = [m for m in methods if m in zs or any(key[0] == m and key[2] == k for key in stats)]
+        cols_m = _columns_for(k, methods, zs, stats)
         columns = [f"{m} {part}" for m in cols_m for part in ("Base", "Novel", "HM")]
         rows: list[tuple[str, list[Cell]]] = []
         sums: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in cols_m}
