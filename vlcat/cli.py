@@ -40,9 +40,20 @@ def train_main(argv: list[str] | None = None) -> int:
         from vlcat.train.run import run_training
 
         overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
-        cfg = load_config(args.config or None, overrides)
+        files: list[str] | None = args.config or None
+        if args.resume and files is None:
+            # `--resume -o RUN` continues the run in RUN: its saved config is the base, overrides go on top
+            # (and must still match it: run_training refuses a changed config).
+            from pathlib import Path
+
+            from vlcat.rundir import CONFIG
+
+            run_dir = Path(load_config(None, overrides).output_dir)
+            if (run_dir / CONFIG).is_file():
+                files = [str(run_dir / CONFIG)]
+        cfg = load_config(files, overrides)
         record = run_training(cfg, resume=args.resume, overwrite=args.overwrite)
-        summary = {k: round(v["accuracy"], 2) for k, v in record["metrics"].items()}
+        summary = {k: None if v["accuracy"] is None else round(v["accuracy"], 2) for k, v in record["metrics"].items()}
         print(json.dumps({"output_dir": cfg.output_dir, "method": record["method"], "accuracy": summary,
                           "prompt": record["prompt"]}))
         return 0

@@ -131,6 +131,9 @@ def _load_weights(model: nn.Module, checkpoint: Path) -> None:
     except Exception as exc:  # noqa: BLE001 - any decoder failure means an unreadable file
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise ModelError(f"cannot read checkpoint {checkpoint}: {type(exc).__name__}: {first}") from None
+    if not isinstance(state, dict) or "learner" in state or not all(torch.is_tensor(v) for v in state.values()):
+        raise ModelError(f"{checkpoint} is not a CLIP weights file (it looks like a vlcat run checkpoint, which "
+                         "holds only the learned prompt); to evaluate a run use `vlcat-eval <run folder>`")
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)

@@ -7,7 +7,10 @@ YAML files under ``extends:`` (paths relative to the file); they are merged firs
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,6 +226,8 @@ def _load_yaml(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
     parents = node.pop("extends", None) or []
     if isinstance(parents, str):
         parents = [parents]
+    if not (OmegaConf.is_list(parents) or isinstance(parents, list)) or not all(isinstance(x, str) for x in parents):
+        raise ConfigError(f"{path}: 'extends' must be a file name or a list of file names, got {parents!r}")
     merged = OmegaConf.create({})
     for parent in parents:
         merged = OmegaConf.merge(merged, _load_yaml(_resolve_path(str(parent), path.parent), seen + (path,)))
@@ -260,15 +265,44 @@ def load_config(files: list[str | os.PathLike] | str | os.PathLike | None = None
     try:
         for layer in layers:
             merged = OmegaConf.merge(merged, layer)
+        cfg: RunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]  # resolves ${...} too
     except OmegaConfBaseException as exc:
         raise ConfigError(_explain(exc, schema)) from None
-    cfg: RunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     validate(cfg)
     return cfg
 
 
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_SPLITS = ("train", "val", "test")
+_BUILTIN_MODELS = ("vlcat-toy",)
+
+
+def _nested_non_finite(cfg: Any) -> str | None:
+    """The first NaN/inf float of the config as ``key=value`` (JSON cannot hold them; training would diverge)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            for g in dataclasses.fields(value):
+                v = getattr(value, g.name)
+                if isinstance(v, float) and not math.isfinite(v):
+                    return f"{f.name}.{g.name}={v}"
+    return None
+
+
 def validate(cfg: RunConfig) -> None:
     """Range and choice checks that types alone can't express."""
+    bad_number = _nested_non_finite(cfg)
+    if bad_number:
+        raise ConfigError(f"{bad_number} is not a finite number; give a real value")
+    if not _DEVICE.match(cfg.model.device):
+        raise ConfigError(f"model.device={cfg.model.device!r} is not one of: auto, cpu, cuda, cuda:<N>, mps")
+    bad_splits = [s for s in cfg.train.eval_splits if s not in _SPLITS]
+    if bad_splits:
+        raise ConfigError(f"train.eval_splits: {bad_splits[0]!r} is not one of: {', '.join(_SPLITS)}")
+    if cfg.model.pretrained and (cfg.model.config or (cfg.model.name in _BUILTIN_MODELS and not cfg.model.checkpoint)):
+        what = "model.config builds" if cfg.model.config else f"{cfg.model.name} ships with"
+        raise ConfigError(f"model.pretrained={cfg.model.pretrained!r} would be ignored: {what} its own weights; "
+                          "remove model.pretrained, or use an open_clip model.name (e.g. ViT-B-16)")
     node = OmegaConf.structured(cfg)
     for dotted, choices in _CHOICES.items():
         value = OmegaConf.select(node, dotted)

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from vlcat.errors import RunError
+from vlcat.rundir import atomic_write_bytes, atomic_write_text
 
-def atomic_write_bytes(path: Path, write) -> None:
-    """Write through a temp file in the same folder and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(text))
+__all__ = ["atomic_write_bytes", "atomic_write_text", "load_checkpoint", "save_checkpoint"]
 
 
 def rng_state() -> dict[str, Any]:
@@ -51,4 +37,16 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A checkpoint written by :func:`save_checkpoint`; anything else (empty, cut short, another file) is a
+    one-line ``RunError`` that says what to do, never a pickle traceback."""
+    hint = "delete it to start that run over (or use --overwrite)"
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing") from None
+    except Exception as exc:  # noqa: BLE001 - truncated zip, empty file, foreign pickle: all one line
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise RunError(f"{path} is not a readable vlcat checkpoint ({first}); {hint}") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("learner"), dict):
+        raise RunError(f"{path} is not a vlcat checkpoint (no learner state); {hint}")
+    return ckpt

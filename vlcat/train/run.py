@@ -7,10 +7,8 @@ with a record is finished and is never silently overwritten.
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import shutil
 import signal
 import sys
 import time
@@ -22,19 +20,21 @@ import numpy as np
 import torch
 
 import vlcat
+from vlcat import rundir
 from vlcat.clip import ClipBundle, coop_train_transform, load_clip
 from vlcat.config import RunConfig, load_config, to_dict, to_yaml
 from vlcat.data import DatasetSplits, load_dataset, sample_fewshot, subsample_classes
-from vlcat.errors import ConfigError, RunError
+from vlcat.errors import ConfigError, DataError, RunError
 from vlcat.learners import build_learner
 from vlcat.learners.base import PromptLearner
-from vlcat.train.checkpoint import atomic_write_text, load_checkpoint
+from vlcat.rundir import atomic_write_text
+from vlcat.train.checkpoint import load_checkpoint
 from vlcat.train.evaluate import classification_metrics, predict_logits
 from vlcat.train.features import FeatureCache
 from vlcat.train.trainer import Trainer, TrainerCallback
 
-RECORD = "record.json"
-CONFIG = "config.yaml"
+RECORD = rundir.RECORD
+CONFIG = rundir.CONFIG
 
 
 def default_cache_dir() -> Path:
@@ -59,35 +59,69 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_state(run_dir: Path) -> str:
-    """'new', 'unfinished' or 'finished'."""
-    if (run_dir / RECORD).is_file():
-        return "finished"
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        return "unfinished"
-    return "new"
-
-
 def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> str:
-    """Decide what to do with the output folder before any work; raise if the user must choose."""
-    state = run_state(run_dir)
+    """Decide what to do with the output folder before any work; raise if the user must choose.
+
+    Returns the folder's state (see ``vlcat.rundir``); 'broken' (an unreadable record) is resumable.
+    """
+    state = rundir.folder_state(run_dir)
+    if state == "foreign":
+        raise RunError(f"{run_dir} is not empty and is not a vlcat run folder (no {rundir.CONFIG}); refusing to "
+                       "write into it; choose another output_dir")
     if state == "finished" and not (overwrite or resume):
         raise RunError(f"{run_dir} already holds a finished run; pass --overwrite to retrain "
                        "or choose another output_dir")
-    if state == "unfinished" and not (overwrite or resume):
+    if state in ("unfinished", "broken") and not (overwrite or resume):
         raise RunError(f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite "
                        "to start over")
-    if overwrite and state != "new" and not (run_dir / CONFIG).is_file():
-        raise RunError(f"{run_dir} is not empty and is not a vlcat run folder; refusing to overwrite it")
     return state
 
 
-def prepare_data(cfg: RunConfig) -> DatasetSplits:
+def saved_config(run_dir: Path) -> RunConfig:
+    """The config a run folder was made with, read through today's schema; one line if it is unreadable."""
+    try:
+        return load_config(run_dir / rundir.CONFIG, [f"output_dir={run_dir}"])
+    except ConfigError as exc:
+        raise RunError(f"{run_dir / rundir.CONFIG} cannot be read ({exc}); use --overwrite to start over") from None
+
+
+def config_changes(saved: RunConfig, cfg: RunConfig) -> list[str]:
+    """``key: saved -> wanted`` for each differing key (``output_dir`` excluded)."""
+    a, b = _flat(to_dict(saved)), _flat(to_dict(cfg))
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if k != "output_dir" and a.get(k) != b.get(k)]
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
+    """``--resume`` continues the run the folder holds; a different config would mix two experiments."""
+    changes = config_changes(saved_config(run_dir), cfg)
+    if changes:
+        more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
+        raise RunError(f"the config differs from the one saved in {run_dir / rundir.CONFIG} "
+                       f"({'; '.join(changes[:3])}{more}); resume with just `--resume -o {run_dir}` "
+                       "(the folder's config) or use --overwrite")
+
+
+def prepare_data(cfg: RunConfig, *, min_classes: int = 2) -> DatasetSplits:
+    """The run's images; fewer than ``min_classes`` classes is refused (one class "trains" to 100 %)."""
     d = cfg.data
     splits = load_dataset(d.dataset, d.root, strict=d.strict)
     splits = sample_fewshot(splits, d.num_shots, cfg.train.seed, cache_dir_of(cfg) / "fewshot",
                             repeat=d.repeat, on_too_few=d.on_too_few)
-    return subsample_classes(splits, d.subsample_classes)
+    splits = subsample_classes(splits, d.subsample_classes)
+    if splits.num_classes < min_classes:
+        raise DataError(f"dataset {splits.name} ({d.subsample_classes} classes) has {splits.num_classes} "
+                        f"class(es); classification needs at least {min_classes}")
+    return splits
 
 
 def load_model(cfg: RunConfig) -> ClipBundle:
@@ -149,19 +183,27 @@ def stop_on_signals(trainer: Trainer):
             signal.signal(s, h)
 
 
+def _decide(run_dir: Path, cfg: RunConfig, resume: bool, overwrite: bool) -> str:
+    state = check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    if resume and not overwrite and state in ("unfinished", "finished", "broken"):
+        check_resume_config(run_dir, cfg)
+    return state
+
+
 def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False,
                  callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
-    """Train and evaluate one run; returns its record (also written to ``<output_dir>/record.json``)."""
-    run_dir = Path(cfg.output_dir)
-    state = check_run_dir(run_dir, resume=resume, overwrite=overwrite)
-    if state == "finished" and resume and not overwrite:
-        return json.loads((run_dir / RECORD).read_text())
-    if resume and (run_dir / CONFIG).is_file():
-        saved = load_config(run_dir / CONFIG, [f"output_dir={cfg.output_dir}"])
-        if to_dict(saved) != to_dict(cfg):
-            raise RunError(f"the config differs from the one saved in {run_dir / CONFIG}; resume with the same "
-                           "config (or just --resume with the run folder) or use --overwrite")
+    """Train and evaluate one run; returns its record (also written to ``<output_dir>/record.json``).
 
+    The folder is checked before any work (so a mistake costs nothing), then locked and checked again
+    just before the first write: a second process on the same folder stops with the holder's pid.
+    """
+    run_dir = Path(cfg.output_dir)
+    state = _decide(run_dir, cfg, resume, overwrite)
+    if state == "finished" and resume and not overwrite:
+        return rundir.read_record(run_dir)  # same config: the finished result is the answer
+    invalid = [s for s in cfg.train.eval_splits if s not in ("train", "val", "test")]
+    if invalid:  # also checked by config validation; kept here for configs built in code
+        raise ConfigError(f"train.eval_splits: {invalid[0]!r} is not one of train, val, test")
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     seed_everything(cfg.train.seed)
@@ -173,10 +215,21 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     learner = make_learner(cfg, clip, splits).to(clip.device)
     timings["model_s"] = time.perf_counter() - t
     cbs = build_callbacks(cfg, run_dir, splits) if callbacks is None else callbacks
+    # Nothing is written before this point, so a bad dataset or model leaves no folder behind.
+    with rundir.RunLock(run_dir):
+        state = _decide(run_dir, cfg, resume, overwrite)  # again: another process may have written meanwhile
+        if state == "finished" and resume and not overwrite:
+            return rundir.read_record(run_dir)
+        return _train_locked(cfg, run_dir, state, resume, overwrite, splits, clip, learner, cbs, timings, t_start)
 
+
+def _train_locked(cfg: RunConfig, run_dir: Path, state: str, resume: bool, overwrite: bool, splits: DatasetSplits,
+                  clip: ClipBundle, learner: PromptLearner, cbs: list[TrainerCallback], timings: dict[str, float],
+                  t_start: float) -> dict[str, Any]:
     if overwrite and state != "new":
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.clear(run_dir)
+    if state == "broken":
+        (run_dir / RECORD).replace(run_dir / (RECORD + ".broken"))  # kept for the user, no longer "finished"
     atomic_write_text(run_dir / CONFIG, to_yaml(cfg))
 
     cache = FeatureCache(cache_dir_of(cfg), enabled=cfg.train.feature_cache)
@@ -217,8 +270,8 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
         summary = getattr(cb, "summary", None)
         if summary is not None:
             record.update(summary())
-    atomic_write_text(run_dir / RECORD, json.dumps(record, indent=2))
-    return record
+    rundir.write_json(run_dir / RECORD, record)
+    return rundir.finite(record)
 
 
 def method_name(cfg: RunConfig) -> str:
@@ -232,8 +285,13 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any] | None]:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
         raise RunError(f"{run_dir} is not a vlcat run folder (no {CONFIG}); give the output_dir of a run")
-    cfg = load_config(run_dir / CONFIG)
-    record = json.loads((run_dir / RECORD).read_text()) if (run_dir / RECORD).is_file() else None
+    cfg = saved_config(run_dir)
+    if not (run_dir / RECORD).exists():
+        return cfg, None
+    record = rundir.read_record(run_dir)
+    if record is None:
+        raise RunError(f"{run_dir / RECORD} is unreadable or incomplete; finish the run again with "
+                       f"`vlcat-train -o {run_dir} --resume`")
     return cfg, record
 
 
@@ -258,11 +316,14 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
         cfg = load_config(run_dir / CONFIG, extra)
     if split not in ("train", "val", "test"):
         raise ConfigError(f"split must be train, val or test, got '{split}'")
+    if name is not None and not rundir.safe_name(name):
+        raise ConfigError(f"--name {name!r} must be a plain file name (letters, digits, _ . + -); the result "
+                          f"goes to {run_dir / rundir.EVAL_DIR}/<name>.json")
     seed_everything(cfg.train.seed)
-    splits = prepare_data(cfg)
+    splits = prepare_data(cfg, min_classes=1)
     clip = load_model(cfg)
     learner = make_learner(cfg, clip, splits).to(clip.device)
-    ckpt = run_dir / "checkpoint.pt"
+    ckpt = run_dir / rundir.CHECKPOINT
     if any(p.requires_grad for p in learner.parameters()):
         if not ckpt.is_file():
             raise RunError(f"{ckpt} is missing; the learned prompt cannot be evaluated")
@@ -276,7 +337,7 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
     result = {"run": str(run_dir), "dataset": splits.name, "subsample": splits.subset, "split": split,
               "num_classes": splits.num_classes, "metrics": metrics, "prompt": learner.prompt_text(),
               "method": record.get("method"), "seed": cfg.train.seed, "num_shots": record.get("num_shots")}
-    atomic_write_text(run_dir / "eval" / f"{name}.json", json.dumps(result, indent=2))
+    rundir.write_json(run_dir / rundir.EVAL_DIR / f"{name}.json", result)
     return result
 
 

@@ -24,8 +24,9 @@ from tqdm import tqdm
 from vlcat.clip import ClipBundle
 from vlcat.config import RunConfig
 from vlcat.data import Datum
-from vlcat.errors import VlcatError
+from vlcat.errors import RunError, VlcatError
 from vlcat.learners.base import PromptLearner
+from vlcat.rundir import CHECKPOINT, append_metrics, truncate_metrics
 from vlcat.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vlcat.train.features import (
     FeatureCache,
@@ -42,6 +43,10 @@ class RunInterrupted(VlcatError):
     """Training stopped on a signal after saving a checkpoint; ``--resume`` continues it."""
 
     exit_code = 130
+
+
+class TrainingDiverged(VlcatError):
+    """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
 
 
 class TrainerCallback:
@@ -99,11 +104,12 @@ class Trainer:
         self._partial: dict[str, list[float]] = {}
         self._live_data = None if cfg.train.feature_cache else SeededImages(
             self.train_items, clip.train_transform, cfg.train.seed)
+        self._fault = _fault_from_env()
 
     # ----- data ----------------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
-        return self.run_dir / "checkpoint.pt"
+        return self.run_dir / CHECKPOINT
 
     def view_of(self, epoch: int) -> int:
         views = self.cfg.train.aug_views
@@ -183,35 +189,33 @@ class Trainer:
 
     def restore(self) -> tuple[int, int]:
         ckpt = load_checkpoint(self.checkpoint_path)
-        self.learner.load_trainable_state(ckpt["learner"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        set_rng_state(ckpt["rng"])
-        for cb, state in zip(self.callbacks, ckpt["callbacks"], strict=False):
-            cb.load_state_dict(state)
-        self.global_step = int(ckpt["global_step"])
-        self.history = json.loads(ckpt["history"])
-        self._partial = json.loads(ckpt.get("partial_epoch", "{}")) or {}
-        self._truncate_metrics(self.global_step)
-        return int(ckpt["epoch"]), int(ckpt["step"])
-
-    def _truncate_metrics(self, global_step: int) -> None:
-        """Drop metric lines written after the checkpoint, which the resumed run will write again."""
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        keep = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("global_step", 0) <= global_step]
-        path.write_text("".join(line + "\n" for line in keep))
+        try:
+            self.learner.load_trainable_state(ckpt["learner"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            set_rng_state(ckpt["rng"])
+            for cb, state in zip(self.callbacks, ckpt["callbacks"], strict=False):
+                cb.load_state_dict(state)
+            self.global_step = int(ckpt["global_step"])
+            self.history = json.loads(ckpt["history"])
+            self._partial = json.loads(ckpt.get("partial_epoch", "{}")) or {}
+            epoch, step = int(ckpt["epoch"]), int(ckpt["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise RunError(f"{self.checkpoint_path} does not fit this run ({first}); delete it to start the "
+                           "run over (or use --overwrite)") from None
+        truncate_metrics(self.run_dir, self.global_step)
+        return epoch, step
 
     def log(self, record: dict[str, Any]) -> None:
-        with open(self.run_dir / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        append_metrics(self.run_dir, record)
 
     # ----- the loop ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
         start_epoch, start_step = (0, 0)
         if resume and self.checkpoint_path.exists():
             start_epoch, start_step = self.restore()
+        else:
+            truncate_metrics(self.run_dir, 0)  # lines of an attempt that never checkpointed are stale
         cfg = self.cfg
         max_epoch = cfg.optim.max_epoch
         total = max_epoch * self.steps_per_epoch
@@ -234,6 +238,11 @@ class Trainer:
                         continue
                     x = feats[idx] if feats is not None else self._live_batch(epoch, idx)
                     loss, acc = self.train_step(x, self.labels[idx])
+                    if not math.isfinite(loss):
+                        raise TrainingDiverged(
+                            f"the loss became {loss} at epoch {epoch + 1} step {step + 1}; the run stopped and "
+                            f"kept its last good checkpoint (end of epoch {epoch}); lower optim.lr "
+                            f"(now {cfg.optim.lr}) and start over with --overwrite")
                     self.global_step += 1
                     losses.append(loss)
                     accs.append(acc)
@@ -245,7 +254,8 @@ class Trainer:
                         self.log(info)
                     for cb in self.callbacks:
                         cb.on_step_end(self, info)
-                    _inject_fault(self.global_step)
+                    if self._fault is not None and self._fault[0] == self.global_step:
+                        os.kill(os.getpid(), self._fault[1])
                     if self.stop_requested:
                         self.save(epoch, step + 1, {"losses": losses, "accs": accs})
                         raise RunInterrupted(
@@ -272,14 +282,16 @@ class Trainer:
         return self.history
 
 
-def _inject_fault(global_step: int) -> None:
+def _fault_from_env() -> tuple[int, int] | None:
     """Fault injection for tests of kill/resume: a real signal to this process at an exact step.
 
     ``VLCAT_FAULT_AT_STEP=N`` with ``VLCAT_FAULT_SIGNAL=KILL|TERM|INT`` (default KILL). Unset in normal use.
+    Read once when the trainer is built, so the step loop only compares two integers.
     """
     at = os.environ.get("VLCAT_FAULT_AT_STEP")
-    if at and int(at) == global_step:
-        os.kill(os.getpid(), getattr(signal, "SIG" + os.environ.get("VLCAT_FAULT_SIGNAL", "KILL")))
+    if not at:
+        return None
+    return int(at), int(getattr(signal, "SIG" + os.environ.get("VLCAT_FAULT_SIGNAL", "KILL")))
 
 
 def _mean(values: list[float]) -> float:
