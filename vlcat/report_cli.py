@@ -21,6 +21,8 @@ def make_report(roots: list[str], out: str | None = None, *, ddof: int = 0, with
     missing = [r for r in roots if not Path(r).is_dir()]
     if missing:
         raise VlcatError(f"{missing[0]} is not a folder; give a sweep or runs folder")
+    if out and Path(out).exists() and not Path(out).is_dir():
+        raise VlcatError(f"--out {out} is a file; give a folder for the report")
     results, problems = load_results(*roots)
     if not results:
         raise VlcatError(f"no finished runs (record.json with a test accuracy) under {', '.join(roots)}")
@@ -28,11 +30,15 @@ def make_report(roots: list[str], out: str | None = None, *, ddof: int = 0, with
     markdown = "\n".join(to_markdown(t, with_std) for t in tables)
     written: list[Path] = []
     if out:
-        written = write_tables(tables, out, with_std)
-        if plots:
-            from vlcat.plots import write_plots
+        try:
+            written = write_tables(tables, out, with_std)
+            if plots:
+                from vlcat.plots import write_plots
 
-            written += write_plots(results, out, ddof)
+                written += write_plots(results, out, ddof)
+        except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+            raise VlcatError(f"cannot write the report to {out}: {exc.strerror} ({exc.filename}); "
+                             "give --out a folder") from None
     return markdown, written, problems
 
 

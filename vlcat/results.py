@@ -15,7 +15,6 @@ Statistics, chosen to match the papers we compare with:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-RECORD = "record.json"
-LABEL = "sweep.json"
+from vlcat.rundir import LABEL, RECORD, read_json
 
 # CoOp's order of the 11 datasets (tables list known datasets in this order, others after, sorted), then
 # the ImageNet variants of the domain-generalisation table.
@@ -89,11 +87,7 @@ def mean_of(values: Iterable[float]) -> float | None:
 
 # ----- reading -----------------------------------------------------------------------------------------
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+_read_json = read_json
 
 
 def _accuracy(metrics: Any) -> tuple[float, float] | None:

@@ -20,6 +20,7 @@ import argparse
 import copy
 import dataclasses
 import json
+import os
 import re
 import sys
 import time
@@ -32,6 +33,7 @@ import yaml
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
+from vlcat import rundir
 from vlcat.config import CONFIG_DIR, RunConfig, load_config, load_yaml_mapping, parse_overrides, validate
 from vlcat.errors import ConfigError, RunError
 
@@ -39,10 +41,9 @@ PROTOCOLS = ("fewshot", "base2novel")
 SUBSETS = ("all", "base", "novel")
 SPLITS = ("train", "val", "test")
 ALL_SHOTS = -1
-RECORD = "record.json"
-RUN_CONFIG = "config.yaml"
-LABEL = "sweep.json"
-"""Written into each run folder by the sweep: the method *label* (a sweep may hold two CoOp variants)."""
+RECORD = rundir.RECORD
+RUN_CONFIG = rundir.CONFIG
+LABEL = rundir.LABEL
 
 # Run-config keys the sweep sets from its own axes; an override of them would silently be overwritten.
 _AXIS_KEYS = {
@@ -194,14 +195,23 @@ def validate_sweep(sweep: SweepConfig) -> None:
     bad_k = [k for k in sweep.shots if k < 1 and k != ALL_SHOTS]
     if bad_k:
         raise ConfigError(f"shots must be >= 1 (or {ALL_SHOTS} for the full training split), got {bad_k[0]}")
-    unknown = [d for d in sweep.dataset_overrides if d not in sweep.datasets]
+    for d in sweep.datasets:
+        plain = not re.match(r"^(folder|csv):", d) and not d.endswith((".yaml", ".yml")) and "/" not in d
+        if plain and not _is_known_card(d):
+            known = sorted(p.stem for p in _card_dir().glob("*.yaml") if not p.name.startswith("."))
+            raise ConfigError(f"unknown dataset '{d}' in datasets; known: {', '.join(known)} "
+                              "(or give a card file, folder:PATH or csv:PATH)")
+    # dataset_overrides are rules for a dataset *when* it is in the sweep (the default sweeps carry CoOp's
+    # ImageNet rule), so a known card that is not swept is fine; an unknown name is a typo.
+    unknown = [d for d in sweep.dataset_overrides if d not in sweep.datasets and not _is_known_card(d)]
     if unknown:
-        raise ConfigError(f"dataset_overrides names {unknown[0]!r}, which is not in datasets: "
-                          f"{', '.join(sweep.datasets)}")
-    unknown_k = [k for k in sweep.shot_overrides if k not in sweep.shots]
-    if unknown_k:
-        raise ConfigError(f"shot_overrides names K={unknown_k[0]}, which is not in shots: "
-                          f"{', '.join(map(str, sweep.shots))}")
+        raise ConfigError(f"dataset_overrides names {unknown[0]!r}, which is neither in datasets "
+                          f"({', '.join(sweep.datasets)}) nor a dataset card in {_card_dir()}")
+    # shot_overrides are rules for a K *when* it is swept (the default sweeps carry CoOp's epochs for every
+    # K), so `shots=[1]` on the command line keeps working.
+    bad_k = [k for k in sweep.shot_overrides if k < 1 and k != ALL_SHOTS]
+    if bad_k:
+        raise ConfigError(f"shot_overrides names K={bad_k[0]}; K must be >= 1 (or {ALL_SHOTS})")
     lists = [("overrides", sweep.overrides)]
     lists += [(f"dataset_overrides.{d}", v) for d, v in sweep.dataset_overrides.items()]
     lists += [(f"shot_overrides.{k}", v) for k, v in sweep.shot_overrides.items()]
@@ -221,6 +231,16 @@ def validate_sweep(sweep: SweepConfig) -> None:
             raise ConfigError(f"eval_targets: split={t.split!r} is not one of: {', '.join(SPLITS)}")
         if t.name is not None and not _SAFE_NAME.match(t.name):
             raise ConfigError(f"eval_targets: name {t.name!r} must be letters, digits and _ . + -")
+
+
+def _card_dir() -> Path:
+    """The dataset cards' folder (as ``vlcat.data.cards.datasets_dir``, without importing torch for a plan)."""
+    env = os.environ.get("VLCAT_DATASETS_DIR")
+    return Path(env).expanduser() if env else CONFIG_DIR.parent / "datasets"
+
+
+def _is_known_card(name: str) -> bool:
+    return (_card_dir() / f"{name}.yaml").is_file()
 
 
 # ----- the plan -----------------------------------------------------------------------------------------
@@ -377,14 +397,7 @@ def config_differences(saved: Any, cfg: RunConfig) -> list[str]:
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def read_record(run_dir: Path) -> dict[str, Any] | None:
-    """The run's record if it is complete and readable, else None."""
-    try:
-        rec = json.loads((run_dir / RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-    ok = isinstance(rec, dict) and rec.get("status") == "finished" and isinstance(rec.get("metrics"), dict)
-    return rec if ok else None
+read_record = rundir.read_record
 
 
 @dataclass
@@ -395,12 +408,13 @@ class RunState:
 
 
 def inspect_run(run: PlannedRun) -> RunState:
+    """The folder's state from ``vlcat.rundir``, plus 'mismatch' when it was made from another config."""
     d = run.run_dir
-    if (d / RECORD).exists():
-        rec = read_record(d)
-        if rec is None:
-            return RunState("broken")
-        diffs = config_differences(rec.get("config"), run.config)
+    state = rundir.folder_state(d)
+    if state == "foreign":
+        return RunState("mismatch", ["not a vlcat run folder"])
+    if state == "finished":
+        diffs = config_differences(read_record(d).get("config"), run.config)
         return RunState("mismatch", diffs) if diffs else RunState("finished")
     if (d / RUN_CONFIG).is_file():
         try:
@@ -408,10 +422,8 @@ def inspect_run(run: PlannedRun) -> RunState:
         except (OSError, yaml.YAMLError):
             return RunState("mismatch", [f"{RUN_CONFIG}: unreadable"])
         diffs = config_differences(saved, run.config)
-        return RunState("mismatch", diffs) if diffs else RunState("unfinished")
-    if d.is_dir() and any(d.iterdir()):
-        return RunState("unfinished")
-    return RunState("new")
+        return RunState("mismatch", diffs) if diffs else RunState(state)
+    return RunState(state)
 
 
 def _eval_done(run_dir: Path, ev: PlannedEval) -> bool:
@@ -459,7 +471,7 @@ def run_sweep(sweep: SweepConfig, *, runs: list[PlannedRun] | None = None,
 
     An exception from ``on_step`` stops the sweep like any interruption would: what finished stays finished.
     """
-    from vlcat.train.checkpoint import atomic_write_text  # lazy: torch is only needed when work is done
+    from vlcat.rundir import atomic_write_text
     from vlcat.train.run import evaluate_run, run_training
 
     runs = plan_sweep(sweep) if runs is None else runs
@@ -474,8 +486,6 @@ def run_sweep(sweep: SweepConfig, *, runs: list[PlannedRun] | None = None,
             action = "skipped"
             record = read_record(run.run_dir)
         else:
-            if st.state == "broken":
-                (run.run_dir / RECORD).replace(run.run_dir / (RECORD + ".broken"))
             action = "trained" if st.state == "new" else "resumed"
             record = run_training(run.config, resume=st.state != "new")
         label_path = run.run_dir / LABEL
@@ -496,11 +506,7 @@ def run_sweep(sweep: SweepConfig, *, runs: list[PlannedRun] | None = None,
     return results
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+_read_json = rundir.read_json
 
 
 # ----- command line -------------------------------------------------------------------------------------
