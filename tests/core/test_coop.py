@@ -13,7 +13,7 @@ NAMES = ["red circle", "blue_square", "dog"]
 
 
 def test_init_from_words_decodes_back(tiny_clip):
-    learner = CoOp(tiny_clip, NAMES, ctx_init="a photo of a")
+    learner = CoOp(tiny_clip, NAMES, n_ctx=4, ctx_init="a photo of a")
     assert learner.n_ctx == 4
     assert learner.prompt_text() == "a photo of a {}."
     assert [n for n, p in learner.named_parameters() if p.requires_grad] == ["ctx"]

@@ -32,6 +32,19 @@ def _split_file(card: DatasetCard, ddir: Path, name: str, what: str = "split fil
     return path
 
 
+def _inside(card: DatasetCard, base: str, rel: str, where: str) -> str:
+    """``base/rel``, refused when ``rel`` is absolute or climbs out of ``base`` with ``..``.
+
+    Split files are data from the internet; an entry must not make vlcat open files elsewhere.
+    """
+    full = os.path.normpath(os.path.join(base, rel))
+    root = os.path.normpath(base)
+    if os.path.isabs(rel) or not (full == root or full.startswith(root + os.sep)):
+        raise DataError(f"{card.name}: {where} path {rel!r} is outside the dataset folder {root}; "
+                        "entries must be relative paths inside it")
+    return full
+
+
 def read_split_json(card: DatasetCard, ddir: Path, strict: bool) -> RawSplits:
     """CoOp's ``{"train": [[relpath, label, classname], ...], "val": [...], "test": [...]}``."""
     assert card.split_file is not None
@@ -58,7 +71,7 @@ def read_split_json(card: DatasetCard, ddir: Path, strict: bool) -> RawSplits:
                 raise DataError(
                     f"{card.name}: {path} {split}[{i}] must be [path, label, classname], got {str(row)[:80]}"
                 )
-            entries.append((os.path.join(base, row[0]), row[1], row[2]))
+            entries.append((_inside(card, base, row[0], f"{path} {split}[{i}]"), row[1], row[2]))
         out[split] = entries
     return RawSplits(out["train"], out["val"], out["test"], source=str(path))
 
@@ -145,7 +158,7 @@ def read_csv(card: DatasetCard, ddir: Path, strict: bool) -> RawSplits:
         split = (row.get("split") or "").strip().lower() if "split" in header else None
         if split is not None and split not in SPLITS:
             raise DataError(f"{card.name}: {path}:{n} split must be train, val or test, got {split!r}")
-        entries.append(((os.path.join(base, rel), label, name), split))
+        entries.append(((_inside(card, base, rel, f"{path}:{n}"), label, name), split))
 
     if "split" in header:
         out = {s: [e for e, sp in entries if sp == s] for s in SPLITS}

@@ -47,7 +47,10 @@ class CoOp(PromptLearner):
             if ctx_init.strip():
                 ctx_init = ctx_init.strip().replace("_", " ")
                 ids = tokenize(clip, [ctx_init])
-                n_ctx = int(self.encoder.pool_index(ids)[0]) - 1
+                n_init = int(self.encoder.pool_index(ids)[0]) - 1
+                if n_init != n_ctx:  # the saved config must say how many context vectors were trained
+                    raise ConfigError(f"learner.ctx_init={ctx_init!r} is {n_init} token(s) but learner.n_ctx={n_ctx}; "
+                                      f"set learner.n_ctx={n_init} (or leave ctx_init empty for random init)")
                 vectors = embed(ids)[0, 1:1 + n_ctx].float()
                 if csc:
                     vectors = vectors.unsqueeze(0).repeat(n_cls, 1, 1)
@@ -64,8 +67,13 @@ class CoOp(PromptLearner):
         names = [name.replace("_", " ") for name in self.classnames]
         ids = tokenize(clip, [f"{prefix_text} {name}." for name in names])
         pool_idx = self.encoder.pool_index(ids)
-        name_lens = self.encoder.pool_index(tokenize(clip, names)) - 1
-        if int((pool_idx - 1 - n_ctx - name_lens).min()) < 1:
+        # The name's length is measured inside the prompt: the tokenizer may merge its last characters
+        # with the period (`circle".` is one token), so a standalone count would not match the prompt.
+        dot = int(tokenize(clip, ["."])[0, 1])
+        last = ids.gather(1, (pool_idx - 1).unsqueeze(1)).squeeze(1)
+        name_lens = pool_idx - 1 - n_ctx - (last == dot).long()
+        truncated = (pool_idx >= ids.shape[1] - 1) & (last != dot)
+        if int(name_lens.min()) < 1 or bool(truncated.any()):
             raise ConfigError(
                 f"prompts do not fit the text context of {clip.context_length} tokens with n_ctx={n_ctx}; "
                 "lower learner.n_ctx"

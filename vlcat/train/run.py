@@ -7,11 +7,13 @@ with a record is finished and is never silently overwritten.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from vlcat import rundir
 from vlcat.clip import ClipBundle, coop_train_transform, load_clip
 from vlcat.config import RunConfig, load_config, to_dict, to_yaml
 from vlcat.data import DatasetSplits, load_dataset, sample_fewshot, subsample_classes
+from vlcat.data.images import find_undecodable
 from vlcat.errors import ConfigError, DataError, RunError
 from vlcat.learners import build_learner
 from vlcat.learners.base import PromptLearner
@@ -118,10 +121,27 @@ def prepare_data(cfg: RunConfig, *, min_classes: int = 2) -> DatasetSplits:
     splits = sample_fewshot(splits, d.num_shots, cfg.train.seed, cache_dir_of(cfg) / "fewshot",
                             repeat=d.repeat, on_too_few=d.on_too_few)
     splits = subsample_classes(splits, d.subsample_classes)
+    if not d.strict:
+        splits = drop_undecodable(splits)
     if splits.num_classes < min_classes:
         raise DataError(f"dataset {splits.name} ({d.subsample_classes} classes) has {splits.num_classes} "
                         f"class(es); classification needs at least {min_classes}")
     return splits
+
+
+def drop_undecodable(splits: DatasetSplits) -> DatasetSplits:
+    """``data.strict=false``: leave out images that exist but do not decode, and count them as skipped.
+
+    Only the images the run uses are decoded (the few-shot sample, val, test), once, before any work, so
+    a bad file costs a warning instead of a crash in the middle of feature encoding.
+    """
+    bad = set(find_undecodable([*splits.train, *splits.val, *splits.test]))
+    if not bad:
+        return splits
+    warnings.warn(f"{splits.name}: {len(bad)} image(s) cannot be decoded and are left out, e.g. {sorted(bad)[0]}",
+                  stacklevel=2)
+    keep = {s: [d for d in getattr(splits, s) if d.path not in bad] for s in ("train", "val", "test")}
+    return dataclasses.replace(splits, **keep, skipped=[*splits.skipped, *sorted(bad)])
 
 
 def load_model(cfg: RunConfig) -> ClipBundle:
