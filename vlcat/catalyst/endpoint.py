@@ -79,7 +79,7 @@ def connect(llm: LLMConfig, cache_dir: Path | None) -> Endpoint:
         if llm.base_url:
             model = llm.model
             if not model:
-                probe = _client(llm.base_url, "?", llm, None, api_key).health(timeout=min(10.0, llm.timeout))
+                probe = _client(llm.base_url, "", llm, None, api_key).health(timeout=min(10.0, llm.timeout))
                 if not probe.models:
                     return Endpoint(llm.base_url, None, "config", f"cannot list models: {probe.error}")
                 model = probe.models[0]

@@ -25,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, help="default: a free port")
     p.add_argument("--api-key", default=os.environ.get("VLCAT_LLM_API_KEY"),
-                   help="require this key (default: $VLCAT_LLM_API_KEY; none = open on loopback)")
+                   help="require this key (default: $VLCAT_LLM_API_KEY, which is better: an argument shows "
+                   "in `ps`; none = open, allowed on loopback only)")
+    p.add_argument("--allow-open", action="store_true",
+                   help="serve a non-loopback --host without an API key (anyone on the network may use it)")
     p.add_argument("--max-model-len", type=int, default=2048)
     p.add_argument("--dtype", help="vLLM --dtype (default: bfloat16 on CPU, auto on GPU)")
     p.add_argument("--gpu-memory-utilization", type=float,
@@ -66,7 +69,7 @@ def _check(args: argparse.Namespace) -> int:
     if model is None:
         from vlcat.llm.client import LLMClient
 
-        status = LLMClient(url, "?", api_key=args.api_key).health()
+        status = LLMClient(url, "", api_key=args.api_key).health()
         if not status.models:
             raise LLMSetupError(f"cannot list the models of {url}: {status.error}")
         model = status.models[0]
@@ -74,10 +77,28 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from vlcat.llm.errors import LLMSetupError
     from vlcat.llm.model import resolve_model
     from vlcat.llm.serve import ServerConfig, serve_forever
 
+    if not _is_loopback(args.host) and not args.api_key:
+        if not args.allow_open:
+            raise LLMSetupError(f"--host {args.host} exposes the server to the network without an API key; set "
+                                "VLCAT_LLM_API_KEY (or --api-key), or pass --allow-open to serve it open anyway")
+        print(f"warning: serving on {args.host} with no API key: anyone who can reach this port can use it",
+              file=sys.stderr)
     resolved = resolve_model(args.model, served_name=args.served_name, python=args.python)
     extra = [a for a in args.vllm_args if a != "--"]
     config = ServerConfig(

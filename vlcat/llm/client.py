@@ -219,7 +219,7 @@ class LLMClient:
             cause = exc.__cause__ or exc
             return LLMConnectionError(
                 f"{where} is unreachable or dropped the connection ({type(cause).__name__}: {cause}); "
-                "start it with tools/serve_llm.py or check llm.url"
+                "start it with tools/serve_llm.py or check llm.base_url"
             )
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
@@ -403,7 +403,7 @@ class LLMClient:
             err = self._translate(exc)
             return HealthStatus(False, [], str(err), time.perf_counter() - start)
         elapsed = time.perf_counter() - start
-        if self.model not in models:
+        if self.model and self.model not in models:  # an empty model only asks whether the server answers
             msg = f"LLM server {self.base_url} serves {models}, not {self.model!r}"
             return HealthStatus(False, models, msg, elapsed)
         return HealthStatus(True, models, None, elapsed)

@@ -85,8 +85,8 @@ class ServerConfig:
             cmd += ["--max-model-len", str(self.max_model_len)]
         if self.gpu_memory_utilization is not None:
             cmd += ["--gpu-memory-utilization", str(self.gpu_memory_utilization)]
-        if self.api_key:
-            cmd += ["--api-key", self.api_key]
+        # The API key goes through vLLM's VLLM_API_KEY environment variable (see start_server), never argv:
+        # a command line is readable by every user of the machine (`ps`).
         if self.enforce_eager if self.enforce_eager is not None else not cuda:
             cmd.append("--enforce-eager")
         if self.compact_json:
@@ -284,6 +284,9 @@ def start_server(config: ServerConfig) -> ServerHandle:
         log_path = default_log_dir() / f"vllm-{time.strftime('%Y%m%d-%H%M%S')}-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **config.env}
+    env.pop("VLLM_API_KEY", None)  # only the configured key, not one inherited by accident
+    if config.api_key:
+        env["VLLM_API_KEY"] = config.api_key
     if not has_cuda():
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; vLLM's default would take far more RAM
     if Path(config.model).is_dir():
@@ -291,7 +294,7 @@ def start_server(config: ServerConfig) -> ServerHandle:
     cmd = config.command(python, port)
     state_path = default_state_path() if config.state_path is None else (config.state_path or None)
     with open(log_path, "ab") as log:
-        log.write(f"# vlcat: {' '.join(c if c != config.api_key else '***' for c in cmd)}\n".encode())
+        log.write(f"# vlcat: {' '.join(cmd)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
             cmd,
@@ -422,7 +425,7 @@ def serve_forever(config: ServerConfig, out: Any = sys.stdout) -> int:
 def check_endpoint(url: str, model: str, api_key: str | None = None, timeout: float = 120.0) -> str:
     """Ask the endpoint for a small schema-constrained reply; return a one-line report or raise LLMError.
 
-    This is what a user runs to learn whether ``llm.url``/``llm.model`` will work for the catalyst.
+    This is what a user runs to learn whether ``llm.base_url``/``llm.model`` will work for the catalyst.
     """
     from vlcat.llm.client import LLMClient
     from vlcat.llm.errors import LLMError
