@@ -38,7 +38,7 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in the output folder")
     p.add_argument("--overwrite", action="store_true", help="delete a previous run in the output folder first")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=0.01 data.num_shots=4")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # key=value may come before and after options
 
     def go() -> int:
         from vlcat.config import load_config
@@ -76,7 +76,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", help="data root for --dataset")
     p.add_argument("--name", help="name of the result file under <run>/eval/")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the run's config")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # key=value may come before and after options
 
     def go() -> int:
         from vlcat.train.run import evaluate_run

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE", dest="run_overrides",
                    help="run-config override for every run (repeatable)")
     p.add_argument("overrides", nargs="*", help="sweep-config overrides, e.g. seeds=[1,2,3]")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # key=value may come before and after options
 
     def go() -> int:
         from vlcat.llm.model import resolve_model

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="std over seeds: 0 = population std as CoOp's parser prints (default), 1 = sample std")
     p.add_argument("--no-std", action="store_true", help="show means only in the Markdown")
     p.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # key=value may come before and after options
 
     def go() -> int:
         out = str(Path(args.runs[0]) / "report") if args.out is None else args.out

@@ -525,7 +525,7 @@ def _sweep_main(argv: list[str] | None, *, prog: str, protocol: str, default_con
     p.add_argument("--dry-run", action="store_true", help="print the plan and each run's state; run nothing")
     p.add_argument("--report", action="store_true", help="print the report tables when the sweep is done")
     p.add_argument("overrides", nargs="*", help="sweep-config overrides, e.g. seeds=[1,2] datasets=[dtd,eurosat]")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # key=value may come before and after options
 
     def go() -> int:
         extra = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])

@@ -26,9 +26,21 @@ def list_images(folder: str | Path) -> list[str]:
 
 
 def list_subdirs(folder: str | Path) -> list[str]:
-    """Names of the non-hidden sub-folders of ``folder``, sorted."""
+    """Names of the non-hidden sub-folders of ``folder``, sorted.
+
+    Folder names become class names, which go into prompts, JSON records and cache keys, so a name
+    that is not valid UTF-8 (Python holds it with surrogate escapes) is refused here, naming the folder.
+    """
     with os.scandir(folder) as it:
-        return sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+        names = sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = os.fsencode(name)
+            raise DataError(f"folder {raw!r} in {folder} is not a valid UTF-8 name; rename it (class names "
+                            "must be text)") from None
+    return names
 
 
 def read_lines(path: Path, what: str, hint: str) -> list[str]:

@@ -239,10 +239,11 @@ class Trainer:
                     x = feats[idx] if feats is not None else self._live_batch(epoch, idx)
                     loss, acc = self.train_step(x, self.labels[idx])
                     if not math.isfinite(loss):
+                        kept = ("kept its last good checkpoint" if self.checkpoint_path.exists()
+                                else "wrote no checkpoint")
                         raise TrainingDiverged(
                             f"the loss became {loss} at epoch {epoch + 1} step {step + 1}; the run stopped and "
-                            f"kept its last good checkpoint (end of epoch {epoch}); lower optim.lr "
-                            f"(now {cfg.optim.lr}) and start over with --overwrite")
+                            f"{kept}; lower optim.lr (now {cfg.optim.lr:g}) and start over with --overwrite")
                     self.global_step += 1
                     losses.append(loss)
                     accs.append(acc)
