@@ -28,7 +28,7 @@ def content_digest(splits: DatasetSplits) -> str:
     h = hashlib.sha256()
     for split, items in (("train", splits.train), ("val", splits.val)):
         h.update(f"[{split}]\n".encode())
-        h.update("\n".join(f"{d.path}\t{d.label}\t{d.classname}" for d in items).encode())
+        h.update("\n".join(f"{d.path}\t{d.label}\t{d.classname}" for d in items).encode("utf-8", "surrogateescape"))
     h.update(b"[classnames]\n")
     h.update("\n".join(splits.classnames).encode())
     return h.hexdigest()

@@ -98,7 +98,7 @@ def items_fingerprint(items: Sequence[Datum]) -> str:
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
         except OSError:
             stamp = "missing"
-        h.update(f"{it.path}\0{it.label}\0{stamp}\n".encode())
+        h.update(f"{it.path}\0{it.label}\0{stamp}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
