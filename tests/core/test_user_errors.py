@@ -52,6 +52,12 @@ def _variant(tiny_data, tmp_path, name: str, edit) -> Path:
     ({"model.name": "vlcat-toy", "model.config": "null", "model.pretrained": "openai"},
      "model.pretrained='openai' would be ignored"),
     ({"learner.n_ctx": 2, "learner.ctx_init": "'a photo of a'"}, "is 4 token(s) but learner.n_ctx=2"),
+    # found beyond the issue's list: tracebacks from numpy/DataLoader, or silently accepted
+    ({"train.seed": -5}, "train.seed must be in 0..2**32-1"),
+    ({"data.num_workers": -1}, "data.num_workers must be >= 0"),
+    ({"train.eval_batch_size": 0}, "train.eval_batch_size must be >= 1"),
+    ({"optim.warmup_lr": -1}, "optim.warmup_lr must be >= 0"),
+    ({"llm.max_concurrency": 0}, "llm.max_concurrency must be >= 1"),
 ])
 def test_bad_values_are_one_line_and_write_nothing(tiny_data, tiny_model_file, tmp_path, capsys, extra, text):
     assert train_main(_over(tiny_data, tiny_model_file, tmp_path, **extra)) == 2
@@ -166,6 +172,16 @@ def test_eval_name_stays_inside_the_run_folder(tiny_data, tiny_model_file, tmp_p
     assert eval_main([str(tmp_path / "run"), "--name", "../../x"]) == 2
     _one_line_error(capsys.readouterr().err, "must be a plain file name")
     assert not (tmp_path / "x.json").exists() and not list(tmp_path.rglob("x.json"))
+
+
+@pytest.mark.parametrize("override", ["learner.n_ctx=8", "learner.csc=true"])
+def test_eval_cannot_change_what_the_prompt_is(tiny_data, tiny_model_file, tmp_path, capsys, override):
+    """A unified context loaded into a class-specific learner used to broadcast silently; n_ctx a traceback."""
+    assert train_main(_over(tiny_data, tiny_model_file, tmp_path, **{"optim.max_epoch": 1})) == 0
+    capsys.readouterr()
+    assert eval_main([str(tmp_path / "run"), override]) == 2
+    _one_line_error(capsys.readouterr().err, "cannot change at evaluation")
+    assert not (tmp_path / "run" / rundir.EVAL_DIR).exists()
 
 
 def test_report_out_that_is_a_file(tiny_data, tiny_model_file, tmp_path, capsys):

@@ -85,7 +85,8 @@ def saved_config(run_dir: Path) -> RunConfig:
     try:
         return load_config(run_dir / rundir.CONFIG, [f"output_dir={run_dir}"])
     except ConfigError as exc:
-        raise RunError(f"{run_dir / rundir.CONFIG} cannot be read ({exc}); use --overwrite to start over") from None
+        raise RunError(f"{run_dir / rundir.CONFIG} cannot be used ({exc}); fix the file, or start the run over "
+                       "with --overwrite") from None
 
 
 def config_changes(saved: RunConfig, cfg: RunConfig) -> list[str]:
@@ -315,6 +316,16 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any] | None]:
     return cfg, record
 
 
+# What a learned prompt is made of: evaluation may change the data, never these.
+_TRAINED_WITH = ("learner.name", "learner.n_ctx", "learner.ctx_init", "learner.csc", "learner.class_token_position",
+                 "model.name", "model.pretrained", "model.config", "model.checkpoint")
+
+
+def _get(cfg: RunConfig, dotted: str) -> Any:
+    section, key = dotted.split(".")
+    return getattr(getattr(cfg, section), key)
+
+
 def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | None = None,
                  dataset: str | None = None, root: str | None = None, name: str | None = None,
                  overrides: list[str] | None = None) -> dict[str, Any]:
@@ -333,7 +344,12 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
     if split == "test":
         extra.append("data.num_shots=-1")  # the test split is never sampled; evaluation-only sets have no train
     if extra:
+        saved = cfg
         cfg = load_config(run_dir / CONFIG, extra)
+        fixed = [k for k in _TRAINED_WITH if _get(saved, k) != _get(cfg, k)]
+        if fixed:
+            raise ConfigError(f"{fixed[0]} cannot change at evaluation: the run's prompt was trained with "
+                              f"{fixed[0]}={_get(saved, fixed[0])!r}")
     if split not in ("train", "val", "test"):
         raise ConfigError(f"split must be train, val or test, got '{split}'")
     if name is not None and not rundir.safe_name(name):
@@ -350,7 +366,10 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
         state = load_checkpoint(ckpt)["learner"]
         if cfg.learner.csc and state["ctx"].shape[0] != len(splits.classnames):
             raise RunError("a class-specific context (csc=true) cannot be applied to other classes")
-        learner.load_trainable_state(state)
+        try:
+            learner.load_trainable_state(state)
+        except (RuntimeError, KeyError) as exc:
+            raise RunError(f"{ckpt} does not fit this run's learner ({str(exc).splitlines()[0][:160]})") from None
     cache = FeatureCache(cache_dir_of(cfg), enabled=cfg.train.feature_cache)
     metrics = evaluate_split(cfg, clip, learner, splits, split, cache)
     name = name or f"{splits.name}_{splits.subset}_{split}"
