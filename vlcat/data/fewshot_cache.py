@@ -12,13 +12,13 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 from vlcat.data.types import DatasetSplits, Datum
 from vlcat.errors import DataError
+from vlcat.rundir import atomic_write_text
 
 FORMAT = "vlcat-fewshot/1"
 
@@ -106,18 +106,7 @@ def save_cached(path: Path, key: dict[str, Any], splits: DatasetSplits, train: l
                 val: list[Datum]) -> None:
     """Write via a temporary file and rename, so a crash never leaves a partial cache behind."""
     data = {"key": key, "train": _rows(train, splits.dataset_dir), "val": _rows(val, splits.dataset_dir)}
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        atomic_write_text(path, json.dumps(data))
     except OSError as exc:
         raise DataError(f"cannot write few-shot cache {path} ({exc}); choose a writable cache_dir") from exc
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -287,15 +286,9 @@ class LLMClient:
 
     def _cache_write(self, path: Path, record: dict[str, Any]) -> None:
         """Write via a temporary file and rename, so concurrent readers never see half an entry."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(record, fh, ensure_ascii=False, indent=1)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from vlcat.rundir import atomic_write_text
+
+        atomic_write_text(path, json.dumps(record, ensure_ascii=False, indent=1))
 
     # -- public API ------------------------------------------------------------------------------
     def run(self, request: ChatRequest, *, use_cache: bool | None = None) -> ChatResult:

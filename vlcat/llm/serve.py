@@ -254,11 +254,9 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
 def _write_state(handle: ServerHandle) -> None:
     if not handle.state_path:
         return
-    path = Path(handle.state_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(handle.state(), indent=2) + "\n")
-    os.replace(tmp, path)
+    from vlcat.rundir import atomic_write_text
+
+    atomic_write_text(Path(handle.state_path), json.dumps(handle.state(), indent=2) + "\n")
 
 
 def _remove_state(state_path: str | None, pid: int | None) -> None:

@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tqdm import tqdm
 
 from vlcat.clip import ClipBundle
 from vlcat.data import Datum, load_image
+from vlcat.rundir import atomic_write_bytes
 
 
 def view_seed(seed: int, view: int, index: int) -> int:
@@ -131,15 +131,7 @@ class FeatureCache:
     def put(self, key: str, feats: torch.Tensor) -> None:
         if not self.enabled:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(feats, tmp)
-            os.replace(tmp, self.dir / f"{key}.pt")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write_bytes(self.dir / f"{key}.pt", lambda tmp: torch.save(feats, tmp))
 
     def features(self, clip: ClipBundle, items: Sequence[Datum], transform, *, seed: int | None = None,
                  view: int = 0, batch_size: int = 128, num_workers: int = 0, precision: str = "auto",
