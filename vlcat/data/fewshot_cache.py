@@ -18,7 +18,7 @@ from typing import Any
 
 from vlcat.data.types import DatasetSplits, Datum
 from vlcat.errors import DataError
-from vlcat.rundir import atomic_write_text
+from vlcat.rundir import atomic_write_bytes
 
 FORMAT = "vlcat-fewshot/1"
 
@@ -102,11 +102,16 @@ def load_cached(
     return train, val
 
 
+def _dump(data: dict[str, Any], tmp: str) -> None:
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+
+
 def save_cached(path: Path, key: dict[str, Any], splits: DatasetSplits, train: list[Datum],
                 val: list[Datum]) -> None:
     """Write via a temporary file and rename, so a crash never leaves a partial cache behind."""
     data = {"key": key, "train": _rows(train, splits.dataset_dir), "val": _rows(val, splits.dataset_dir)}
     try:
-        atomic_write_text(path, json.dumps(data))
+        atomic_write_bytes(path, lambda tmp: _dump(data, tmp))
     except OSError as exc:
         raise DataError(f"cannot write few-shot cache {path} ({exc}); choose a writable cache_dir") from exc
