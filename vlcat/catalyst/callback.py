@@ -25,7 +25,7 @@ from vlcat.catalyst.trajectory import RunningMean, Snapshot, Trajectory, normali
 from vlcat.config import RunConfig
 from vlcat.data import DatasetSplits
 from vlcat.errors import ConfigError
-from vlcat.train.checkpoint import atomic_write_text
+from vlcat.rundir import atomic_write_text, finite
 from vlcat.train.trainer import Trainer, TrainerCallback
 
 STAGE_DIR = "llm_stages"
@@ -170,7 +170,7 @@ class CatalystCallback(TrainerCallback):
                             template=template, history=self.history, seen=self.seen)
         record["schedule"] = self.schedule
         atomic_write_text(self.run_dir / STAGE_DIR / f"stage_{self.stage + 1}.json",
-                          json.dumps(record, indent=1, ensure_ascii=False))
+                          json.dumps(finite(record), indent=1, ensure_ascii=False, allow_nan=False))
         dec = record["decision"]
         chosen = dec.get("chosen") or {}
         line = {
