@@ -89,11 +89,17 @@ def saved_config(run_dir: Path) -> RunConfig:
                        "with --overwrite") from None
 
 
+# Keys that change how a run is watched or where it waits, never its numbers: a resume may change them
+# (e.g. continue on another machine without the progress bar).
+RESUME_FREE = frozenset({"output_dir", "train.progress", "data.num_workers", "data.cache_dir", "llm.timeout",
+                         "llm.max_retries", "llm.startup_timeout", "llm.python", "llm.api_key"})
+
+
 def config_changes(saved: RunConfig, cfg: RunConfig) -> list[str]:
-    """``key: saved -> wanted`` for each differing key (``output_dir`` excluded)."""
+    """``key: saved -> wanted`` for each differing key that matters for the results (not ``RESUME_FREE``)."""
     a, b = _flat(to_dict(saved)), _flat(to_dict(cfg))
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
-            if k != "output_dir" and a.get(k) != b.get(k)]
+            if k not in RESUME_FREE and a.get(k) != b.get(k)]
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
