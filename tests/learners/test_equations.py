@@ -197,3 +197,42 @@ def test_projection_only_when_the_gradients_conflict(sign):
     else:
         assert torch.allclose(out, torch.tensor([0.0, 3.0, 0.0]))  # the conflicting component is gone
         assert torch.allclose(project_conflict(g, ref, 0.5), torch.tensor([-1.0, 3.0, 0.0]))
+
+
+def _blobs(n_per: int, seed: int, dim: int = 32, classes: int = 4, spread: float = 1.5):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(classes, dim, generator=torch.Generator().manual_seed(99))
+    x = torch.cat([centers[c] + spread * torch.randn(n_per, dim, generator=g) for c in range(classes)])
+    return x, torch.arange(classes).repeat_interleave(n_per)
+
+
+@pytest.mark.parametrize("classes", [4, 2])
+def test_linear_probe_is_sklearn_logistic_regression_with_coops_search(tiny_clip, classes):
+    from sklearn.linear_model import LogisticRegression
+
+    from vlcat.learners.linear_probe import GRID, LinearProbe
+
+    names = NAMES[:classes]
+    train, val, test = (_blobs(n, seed, classes=classes) for n, seed in ((4, 1), (4, 2), (10, 3)))
+    learner = LinearProbe(tiny_clip, names)
+    summary = learner.fit(train[0], train[1], val)
+
+    def val_acc(c: float) -> float:
+        clf = LogisticRegression(max_iter=1000, C=c).fit(train[0].numpy(), train[1].numpy())
+        return float((clf.predict(val[0].numpy()) == val[1].numpy()).mean())
+
+    # CoOp's search, written out: the grid, then 8 rounds between 0.1x and 10x the best grid value
+    accs = [val_acc(c) for c in GRID]
+    peak = GRID[accs.index(max(accs))]
+    lo, hi, chosen = 0.1 * peak, 10.0 * peak, peak
+    for _ in range(8):
+        mid = 10 ** ((torch.tensor(lo).log10() + torch.tensor(hi).log10()) / 2).item()
+        if val_acc(lo) < val_acc(hi):
+            chosen, lo = hi, mid
+        else:
+            chosen, hi = lo, mid
+    assert summary["c"] == pytest.approx(chosen, rel=1e-9)
+    clf = LogisticRegression(max_iter=1000, C=summary["c"]).fit(train[0].numpy(), train[1].numpy())
+    ours = learner.logits(test[0]).softmax(-1)
+    assert torch.allclose(ours, torch.from_numpy(clf.predict_proba(test[0].numpy())).float(), atol=1e-5)
+    assert torch.equal(ours.argmax(-1), torch.from_numpy(clf.predict(test[0].numpy())))
