@@ -236,3 +236,30 @@ def test_linear_probe_is_sklearn_logistic_regression_with_coops_search(tiny_clip
     ours = learner.logits(test[0]).softmax(-1)
     assert torch.allclose(ours, torch.from_numpy(clf.predict_proba(test[0].numpy())).float(), atol=1e-5)
     assert torch.equal(ours.argmax(-1), torch.from_numpy(clf.predict(test[0].numpy())))
+
+
+def test_coop_word_count_keeps_the_extra_init_tokens_fixed(tiny_clip):
+    """CoOp's code: n_ctx = words of ctx_init ("itap of a" -> 3), the first 3 *tokens* learn ("it", "ap",
+    "of") and the rest ("a") stays a fixed word of the prompt; vlcat's default learns all 4 tokens."""
+    words = CoOp(tiny_clip, NAMES, ctx_init="itap of a", ctx_init_length="words")
+    tokens = CoOp(tiny_clip, NAMES, ctx_init="itap of a")
+    assert (words.n_ctx, tokens.n_ctx) == (3, 4)
+    assert words.prompt_text() == tokens.prompt_text() == "itap of a {}."
+    feats, labels = _features()
+    ids, emb = full_prompts(tiny_clip, "itap of a", NAMES)  # CoOp: prefix text = ctx_init, slots 1..n_ctx learn
+    ctx = words.ctx.detach().clone().requires_grad_(True)
+    ref = cos_logits(words.logit_scale, feats, encode_prompts(tiny_clip, with_context(emb, ctx), ids))
+    F.cross_entropy(ref, labels).backward()
+    out = words.training_loss(feats, labels)
+    words.backward(out)
+    assert torch.allclose(out.logits, ref, **TOL) and torch.allclose(words.ctx.grad, ctx.grad, **TOL)
+    assert torch.allclose(out.logits, tokens.logits(feats), **TOL)  # same prompt before training
+
+
+def test_csc_with_a_word_init_per_class_or_shared_as_coop(tiny_clip):
+    per_class = CoOp(tiny_clip, NAMES, ctx_init="a photo of a", csc=True)
+    shared = CoOp(tiny_clip, NAMES, ctx_init="a photo of a", csc=True, csc_with_init="shared")
+    assert per_class.ctx.shape == (len(NAMES), 4, 64) and per_class.csc
+    assert shared.ctx.shape == (4, 64) and not shared.csc  # CoOp ignores CSC when a word init is given
+    assert torch.equal(per_class.ctx[2], shared.ctx)
+    assert per_class.new_classes_error() and shared.new_classes_error() is None
