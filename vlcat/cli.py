@@ -41,6 +41,7 @@ def train_main(argv: list[str] | None = None) -> int:
     args = p.parse_intermixed_args(argv)  # key=value may come before and after options
 
     def go() -> int:
+        import vlcat.catalyst  # noqa: F401  registers the catalyst with the run loop
         from vlcat.config import load_config
         from vlcat.train.run import run_training
 

@@ -3,6 +3,13 @@
 The schema is a tree of dataclasses read through OmegaConf, so an unknown key or a wrong type fails
 *before any work*, with a message that names the key and the allowed ones. YAML files may list other
 YAML files under ``extends:`` (paths relative to the file); they are merged first, in order.
+
+The ``learner`` node is built from the learner registry (:mod:`vlcat.learners.registry`): the context
+options every context learner shares sit on the node itself (``learner.n_ctx=4``), and each learner with
+options of its own has a sub-node named after it (``learner.kgcoop.weight=8``). Options of a learner
+other than ``learner.name`` must stay at their defaults (a one-line error otherwise), so a setting never
+silently does nothing. Learners without a context (zeroshot, linear_probe) ignore the shared context
+options, so one sweep can set ``learner.n_ctx`` for all its methods.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import dataclasses
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from vlcat.errors import ConfigError
+from vlcat.learners.registry import get_learner, learner_entries, list_learners
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -50,8 +58,8 @@ class DataConfig:
     """all | base | novel (CoCoOp's base-to-novel split)."""
     strict: bool = True
     """Fail on a missing/corrupt image (true) or skip it and count it in the run record (false)."""
-    on_too_few: str = "error"
-    """error | warn: what to do when a class has fewer than num_shots training images."""
+    on_too_few: str = "warn"
+    """warn (CoOp: keep all images of a class with fewer than num_shots, with a warning) | error."""
     repeat: bool = False
     cache_dir: str | None = None
     """Few-shot splits and image features; default $VLCAT_CACHE or ~/.cache/vlcat."""
@@ -59,19 +67,38 @@ class DataConfig:
 
 
 @dataclass
-class LearnerConfig:
+class ContextOptions:
+    """The ``learner`` node's own keys: the learner's name and the context options of every context learner."""
+
     name: str = "coop"
-    """coop | zeroshot."""
+    """A registered learner (vlcat.learners.list_learners())."""
     n_ctx: int = 16
+    """Learnable context vectors (a word init sets it; see ctx_init_length)."""
     ctx_init: str = ""
     """Initial context words (e.g. 'a photo of a'); empty = random N(0, init_std)."""
+    ctx_init_length: str = "tokens"
+    """tokens (every token of ctx_init is learnable) | words (CoOp's code: n_ctx = number of words, the
+    init's further tokens stay fixed after the context)."""
     csc: bool = False
+    """One context per class (class-specific context) instead of one shared by all classes."""
+    csc_with_init: str = "per_class"
+    """With csc and a word init: per_class (each class gets a copy of the init) | shared (CoOp's code:
+    the word init wins and one shared context trains)."""
     class_token_position: str = "end"
     init_std: float = 0.02
     fast_text: bool = True
     """Use the exact fast text encoder (truncation + shared prefix); false = plain 77-token encoding."""
-    templates: str = "single"
-    """Zero-shot: 'single' (the card's hand-written template) or 'ensemble' (the card's list)."""
+
+
+def _learner_config_class() -> type:
+    """``ContextOptions`` plus one node per registered learner that has options of its own."""
+    nodes = [(e.name, e.options, field(default_factory=e.options)) for e in learner_entries() if e.options]
+    return make_dataclass("LearnerConfig", nodes, bases=(ContextOptions,))
+
+
+LearnerConfig = _learner_config_class()
+LearnerConfig.__module__ = __name__
+LearnerConfig.__doc__ = ContextOptions.__doc__ + " One sub-node per learner with options of its own."
 
 
 @dataclass
@@ -177,9 +204,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "model.precision": ("auto", "fp32", "bf16", "fp16"),
     "data.subsample_classes": ("all", "base", "novel"),
     "data.on_too_few": ("error", "warn"),
-    "learner.name": ("coop", "zeroshot"),
     "learner.class_token_position": ("end", "middle", "front"),
-    "learner.templates": ("single", "ensemble"),
+    "learner.ctx_init_length": ("tokens", "words"),
+    "learner.csc_with_init": ("per_class", "shared"),
     "optim.name": ("sgd",),
     "optim.scheduler": ("cosine", "constant"),
     "catalyst.policy": ("best", "if_better"),
@@ -289,6 +316,27 @@ def _nested_non_finite(cfg: Any) -> str | None:
     return None
 
 
+def validate_learner(cfg: RunConfig) -> None:
+    """The learner exists, options of other learners are untouched, its own checks, the catalyst fits it."""
+    name = cfg.learner.name
+    if name not in list_learners():
+        raise ConfigError(f"learner.name={name!r} is not one of: {', '.join(list_learners())}")
+    for entry in learner_entries():
+        if entry.options is None or entry.name == name:
+            continue
+        node, default = getattr(cfg.learner, entry.name), entry.options()
+        for f in dataclasses.fields(default):
+            if getattr(node, f.name) != getattr(default, f.name):
+                raise ConfigError(f"learner.{entry.name}.{f.name} is an option of learner '{entry.name}', but "
+                                  f"learner.name={name} (known learners: {', '.join(list_learners())})")
+    cls = get_learner(name).cls
+    cls.check_config(cfg.learner)
+    if cfg.catalyst.enabled and not cls.has_context:
+        with_ctx = ", ".join(e.name for e in learner_entries() if e.cls.has_context)
+        raise ConfigError(f"catalyst.enabled=true needs a learner with context vectors ({with_ctx}); "
+                          f"'{name}' has none")
+
+
 def validate(cfg: RunConfig) -> None:
     """Range and choice checks that types alone can't express."""
     bad_number = _nested_non_finite(cfg)
@@ -303,6 +351,7 @@ def validate(cfg: RunConfig) -> None:
         what = "model.config builds" if cfg.model.config else f"{cfg.model.name} ships with"
         raise ConfigError(f"model.pretrained={cfg.model.pretrained!r} would be ignored: {what} its own weights; "
                           "remove model.pretrained, or use an open_clip model.name (e.g. ViT-B-16)")
+    validate_learner(cfg)
     node = OmegaConf.structured(cfg)
     for dotted, choices in _CHOICES.items():
         value = OmegaConf.select(node, dotted)

@@ -23,6 +23,7 @@ from vlcat.catalyst.parse import CandidateParser, clean_text
 from vlcat.catalyst.policy import choose
 from vlcat.catalyst.restart import Placement, Reembedder, apply_context
 from vlcat.catalyst.trajectory import Snapshot, normalize
+from vlcat.learners.context import ContextLearner
 from vlcat.train.checkpoint import rng_state, set_rng_state
 
 
@@ -64,7 +65,7 @@ def template_words(template: str, class_position: str) -> str:
 class StageRunner:
     """Holds what does not change between stages (learner, scorer, LLM endpoint, task description)."""
 
-    def __init__(self, learner: Any, scorer: PromptScorer, reembedder: Reembedder, parser: CandidateParser,
+    def __init__(self, learner: ContextLearner, scorer: PromptScorer, reembedder: Reembedder, parser: CandidateParser,
                  endpoint: Endpoint, task: TaskInfo, settings: StageSettings, decode_metric: str = "cosine") -> None:
         self.learner = learner
         self.scorer = scorer
@@ -78,8 +79,7 @@ class StageRunner:
     # ----- helpers -------------------------------------------------------------------------------
     def display_context(self) -> torch.Tensor:
         """The context rows that stand for "the prompt" (class 0's for class-specific contexts)."""
-        ctx = self.learner.ctx.detach()
-        return ctx[0] if ctx.dim() == 3 else ctx
+        return self.learner.display_context()
 
     def score_texts(self, items: Sequence[tuple[str, str]], current: torch.Tensor, placed: set[tuple] | None = None
                     ) -> tuple[list[ScoredText], list[Placement], list[dict[str, Any]]]:
@@ -127,7 +127,7 @@ class StageRunner:
             "type": "llm_stage", "stage": stage, "epoch": epoch, "global_step": trainer.global_step,
             "status": "failed", "error": None, "endpoint": self.endpoint.describe(), "policy": s.policy,
         }
-        current_ctx = self.learner.ctx.detach().clone()
+        current_ctx = self.learner.get_context()
 
         # 1. what the trajectory, the template and earlier stages say, all scored at the current point
         t = time.perf_counter()

@@ -2,29 +2,58 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
 from vlcat.clip import ClipBundle
-from vlcat.learners.base import PromptLearner, tokenize
+from vlcat.errors import ConfigError
+from vlcat.learners.base import PromptLearner, TaskSpec, tokenize
+from vlcat.learners.registry import register_learner
 
 
+def template_features(learner: PromptLearner, template: str, classnames: list[str] | None = None) -> torch.Tensor:
+    """L2-normalised text features ``[C, E]`` of a hand-written template filled with each class name
+    (underscores read as spaces, as CoOp and its successors do), through the learner's frozen encoder."""
+    names = [n.replace("_", " ") for n in (learner.classnames if classnames is None else classnames)]
+    with torch.no_grad():
+        ids = tokenize(learner.clip, [template.format(name) for name in names])
+        emb = learner.encoder.tower.token_embedding(ids)
+        f = learner.encoder(emb, learner.encoder.pool_index(ids)).float()
+    return f / f.norm(dim=-1, keepdim=True)
+
+
+@dataclass
+class ZeroShotOptions:
+    templates: str = "single"
+    """'single' (the dataset card's hand-written template) or 'ensemble' (the card's template list)."""
+
+
+@register_learner("zeroshot", options=ZeroShotOptions)
 class ZeroShotCLIP(PromptLearner):
     """Class weights from templates such as "a photo of a {}."; several templates are averaged
-    (CLIP's prompt ensembling: mean of the normalised features of each template)."""
+    (CLIP's prompt ensembling: mean of the normalised features of each template). Nothing trains, so
+    runs need no training images and the LLM catalyst has nothing to act on."""
+
+    trained_by = "none"
+
+    @classmethod
+    def from_config(cls, cfg: Any, clip: ClipBundle, task: TaskSpec) -> ZeroShotCLIP:
+        ensemble = cfg.zeroshot.templates == "ensemble" and task.templates
+        return cls(clip, task.classnames, list(task.templates) if ensemble else [task.template])
+
+    @classmethod
+    def check_config(cls, cfg: Any) -> None:
+        if cfg.zeroshot.templates not in ("single", "ensemble"):
+            raise ConfigError(f"learner.zeroshot.templates={cfg.zeroshot.templates!r} is not one of: single, ensemble")
 
     def __init__(self, clip: ClipBundle, classnames: list[str], templates: list[str]) -> None:
         super().__init__(clip, classnames)
         if not templates:
             raise ValueError("zero-shot needs at least one template")
         self.templates = list(templates)
-        with torch.no_grad():
-            feats = []
-            for tpl in self.templates:
-                ids = tokenize(clip, [tpl.format(name) for name in self.classnames])
-                emb = self.encoder.tower.token_embedding(ids)
-                f = self.encoder(emb, self.encoder.pool_index(ids)).float()
-                feats.append(f / f.norm(dim=-1, keepdim=True))
-            weights = torch.stack(feats).mean(0)
+        weights = torch.stack([template_features(self, tpl) for tpl in self.templates]).mean(0)
         self.register_buffer("weights", weights, persistent=False)
 
     def class_features(self) -> torch.Tensor:
