@@ -1,0 +1,276 @@
+"""The offline benchmark suite: every protocol of the papers on the embedded world, one command each.
+
+A protocol is an ordinary sweep config under ``configs/experiments/offline/`` (base2novel, fewshot, dg,
+cross_dataset) over the world's tasks (``vlcat.synth.tasks``), so planning, resuming and the run folders are
+the sweep machinery's (``vlcat.sweeps``); this module only adds what an offline suite needs around it:
+
+- the learner list is generic: each method is a learner YAML (``configs/learners/<name>.yaml``) plus
+  optional ``key=value`` overrides, so a new learner joins the suite by adding its YAML, no code;
+- the suite writes the generated datasets it names (and only those) into the cache before planning;
+- it refuses names that are not world tasks, and DG targets whose classes differ from the source's;
+- it prints a time estimate before the first run and a progress bar over the runs, then the tables.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vlcat.config import CONFIG_DIR
+from vlcat.errors import ConfigError, DataError
+from vlcat.sweeps import MethodSpec, PlannedRun, SweepConfig, load_sweep, plan_sweep, validate_sweep
+from vlcat.synth.tasks import SHIFTS, TASK_BY_CARD, TASKS, Task
+
+SUITE_DIR = "experiments/offline"
+PROTOCOLS = {
+    "base2novel": "base2novel.yaml",
+    "fewshot": "fewshot.yaml",
+    "dg": "dg.yaml",
+    "cross_dataset": "cross_dataset.yaml",
+}
+LEARNER_DIR = CONFIG_DIR / "learners"
+
+# Seconds per unit of work, measured on the 2-core CPU machine with OMP_NUM_THREADS=1 (tools/bench_offline.py
+# --suite base2novel; see the README's offline-benchmark paragraph). They only size the estimate: the
+# progress bar's own rate takes over once runs finish.
+SECONDS_PER_IMAGE = 0.004
+"""Drawing, augmenting and encoding one image with the toy CLIP (features of train views and test images)."""
+SECONDS_PER_CLASS_STEP = 0.006
+"""One optimisation step of a prompt learner per class in the batch's class list (the text tower's cost)."""
+SECONDS_PER_RUN = 2.0
+"""Fixed cost of a run: model load, config and record writing."""
+
+
+def suite_config_path(protocol: str) -> Path:
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown suite protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    return CONFIG_DIR / SUITE_DIR / PROTOCOLS[protocol]
+
+
+def known_learners() -> list[str]:
+    return sorted(p.stem for p in LEARNER_DIR.glob("*.yaml"))
+
+
+def parse_learner(spec: str) -> MethodSpec:
+    """``[LABEL=]LEARNER [key=value ...]`` -> a sweep method.
+
+    LEARNER is a name under configs/learners/ or a YAML path; LABEL (default: the YAML's stem) names the
+    column and the run folders, so the same learner can appear twice with other overrides. Run-config keys
+    always contain a dot, which tells ``label=learner`` from an override.
+    """
+    try:
+        words = shlex.split(spec)
+    except ValueError as exc:
+        raise ConfigError(f"learner spec {spec!r}: {exc}") from None
+    if not words:
+        raise ConfigError("empty learner spec; give a learner name, e.g. -l coop")
+    first, overrides = words[0], words[1:]
+    label = None
+    if "=" in first and "." not in first.split("=", 1)[0]:
+        label, first = first.split("=", 1)
+    path = Path(first)
+    if not (first.endswith((".yaml", ".yml")) and path.is_file()):
+        path = LEARNER_DIR / f"{first}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown learner {first!r}: no {path}; known: {', '.join(known_learners())} "
+                          "(or give a learner YAML path)")
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ConfigError(f"learner spec {spec!r}: '{bad[0]}' must look like key=value (e.g. optim.lr=0.1)")
+    return MethodSpec(name=label or path.stem, configs=[str(path.resolve())], overrides=overrides)
+
+
+def task_of(dataset: str) -> Task:
+    """The world task behind a card name (or a task name); anything else is not offline."""
+    if dataset in TASK_BY_CARD:
+        return TASK_BY_CARD[dataset]
+    known = ", ".join(TASK_BY_CARD)
+    raise DataError(f"unknown offline task {dataset!r}; the offline suite knows: {known}")
+
+
+def _card_name(dataset: str) -> str:
+    """Task names (``background``) are accepted for their cards (``synth_backgrounds``)."""
+    if dataset in TASKS:
+        return TASKS[dataset].card
+    if dataset in SHIFTS:
+        return SHIFTS[dataset].card
+    return dataset
+
+
+def check_suite(sweep: SweepConfig, protocol: str) -> None:
+    """Every dataset is a world task; every DG target has exactly its source's classes."""
+    sweep.datasets = [_card_name(d) for d in sweep.datasets]
+    for t in sweep.eval_targets:
+        if t.dataset is not None:
+            t.dataset = _card_name(t.dataset)
+    sources = [task_of(d) for d in sweep.datasets]
+    targets = [task_of(t.dataset) for t in sweep.eval_targets if t.dataset is not None]
+    if protocol == "dg":
+        for src in sources:
+            for tgt in targets:
+                if tgt.classnames != src.classnames:
+                    raise DataError(f"DG target {tgt.card} has other classes than its source {src.card} "
+                                    f"({len(tgt.classes)} vs {len(src.classes)}); a domain shift must keep the "
+                                    "source's classes (use the cross_dataset protocol for other tasks)")
+
+
+def load_suite(protocol: str, learners: list[str] | None = None, overrides: list[str] | None = None,
+               run_overrides: list[str] | None = None) -> SweepConfig:
+    """The protocol's sweep with the given learner list (default: the config's), checked for offline use."""
+    sweep = load_sweep(suite_config_path(protocol), overrides, run_overrides)
+    if learners:
+        sweep.methods = [parse_learner(s) for s in learners]
+        validate_sweep(sweep)
+    check_suite(sweep, protocol)
+    return sweep
+
+
+def suite_cards(sweep: SweepConfig) -> list[str]:
+    """Every generated dataset the sweep reads: its datasets and its evaluation targets."""
+    return list(dict.fromkeys([*sweep.datasets, *(t.dataset for t in sweep.eval_targets if t.dataset)]))
+
+
+# ----- time estimate -------------------------------------------------------------------------------------
+
+def _n_classes(task: Task, subsample: str) -> int:
+    n = len(task.classes)
+    return {"all": n, "base": math.ceil(n / 2), "novel": n - math.ceil(n / 2)}[subsample]
+
+
+def estimate_seconds(run: PlannedRun) -> float:
+    """A rough cost model of one run (see the constants above); exact enough to say minutes or hours."""
+    cfg = run.config
+    task = task_of(cfg.data.dataset)
+    sub = cfg.data.subsample_classes
+    n_cls = _n_classes(task, sub)
+    images = task.test_per_class * n_cls
+    for ev in run.evals:
+        ev_task = task_of(ev.dataset) if ev.dataset else task
+        images += ev_task.test_per_class * _n_classes(ev_task, ev.subsample)
+    seconds = SECONDS_PER_RUN
+    if run.shots is not None:
+        n_train = (n_cls * run.shots) if run.shots > 0 else n_cls * 16
+        views = max(1, cfg.train.aug_views)
+        steps = cfg.optim.max_epoch * math.ceil(n_train / cfg.optim.batch_size)
+        images += n_train * views
+        seconds += steps * n_cls * SECONDS_PER_CLASS_STEP
+    return seconds + images * SECONDS_PER_IMAGE
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@dataclass
+class SuitePlan:
+    sweep: SweepConfig
+    runs: list[PlannedRun]
+    todo: list[bool]
+    """Per run: whether it still has work (not finished)."""
+    estimate_s: float
+
+
+def plan_suite(sweep: SweepConfig) -> SuitePlan:
+    """The sweep's runs, which of them still have work, and the estimated seconds of that work."""
+    from vlcat.sweeps import check_plan
+
+    runs = plan_sweep(sweep)
+    todo = [st.state != "finished" for st in check_plan(runs)]
+    return SuitePlan(sweep, runs, todo, sum(estimate_seconds(r) for r, t in zip(runs, todo, strict=True) if t))
+
+
+def run_suite(plan: SuitePlan, data_root: Path, *, progress: bool = True,
+              per_class: tuple[int, int, int] | None = None) -> float:
+    """Write the datasets, run (or resume) every run under a progress bar; returns the wall seconds.
+
+    ``per_class`` (train, val, test images per class) shrinks the generated datasets, for CI; by default
+    each task is written at its card's size.
+    """
+    from tqdm import tqdm
+
+    from vlcat.sweeps import StepResult, run_sweep
+    from vlcat.synth.dataset import build_synth_datasets
+
+    t0 = time.perf_counter()
+    sizes = {} if per_class is None else dict(zip(("n_train_per_class", "n_val_per_class", "n_test_per_class"),
+                                                  per_class, strict=True))
+    build_synth_datasets(data_root, suite_cards(plan.sweep), **sizes)
+    bar = tqdm(total=len(plan.runs), initial=len(plan.runs) - sum(plan.todo), unit="run", disable=not progress,
+               dynamic_ncols=True)
+
+    def step(s: StepResult) -> None:
+        if s.action != "skipped":
+            acc = "" if s.accuracy is None else f" {s.accuracy:.1f}"
+            bar.set_postfix_str(f"{s.run.method} {s.run.dataset} seed {s.run.seed}{acc}", refresh=False)
+            bar.update(1)
+
+    try:
+        run_sweep(plan.sweep, runs=plan.runs, on_step=step)
+    finally:
+        bar.close()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tools/bench_offline.py --suite PROTOCOL``: one protocol of the offline suite, then its tables."""
+    import argparse
+    import sys
+
+    from vlcat.cli import _guard
+
+    p = argparse.ArgumentParser(
+        prog="bench_offline.py --suite",
+        description="Run one protocol of the offline benchmark suite (the embedded world's tasks, no download) "
+                    "for a list of learners and print the papers' table: per task and the average.")
+    p.add_argument("--suite", required=True, metavar="PROTOCOL", help=f"one of: {', '.join(PROTOCOLS)}")
+    p.add_argument("--learner", "-l", action="append", default=[], metavar="SPEC",
+                   help="'[LABEL=]LEARNER [key=value ...]': a learner YAML under configs/learners/ (by name) or "
+                        "a path, plus run-config overrides for it; repeatable (default: the protocol's list, "
+                        "zeroshot and coop)")
+    p.add_argument("--output-dir", "-o", help="sweep folder (default runs/offline/<protocol>)")
+    p.add_argument("--data-root", help="where the generated datasets are written (default <cache>/data)")
+    p.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE", dest="run_overrides",
+                   help="run-config override for every run (repeatable), e.g. --set optim.max_epoch=10")
+    p.add_argument("--data-per-class", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                   help="write smaller datasets (images per class), for smoke tests; default: each card's size")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate; run nothing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    p.add_argument("overrides", nargs="*", help="sweep overrides, e.g. seeds=[1] datasets=[synth_shapes]")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from vlcat.report_cli import make_report
+        from vlcat.train.run import default_cache_dir
+
+        data_root = Path(args.data_root) if args.data_root else default_cache_dir() / "data"
+        extra = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
+        sweep = load_suite(args.suite, args.learner, extra, [f"data.root={data_root}", *args.run_overrides])
+        plan = plan_suite(sweep)
+        todo = sum(plan.todo)
+        print(f"[suite] {args.suite}: {len(sweep.datasets)} task(s) x {len(sweep.methods)} method(s) "
+              f"({', '.join(m.name for m in sweep.methods)}) x {len(sweep.seeds)} seed(s) = {len(plan.runs)} "
+              f"runs, {todo} to do; estimated {format_duration(plan.estimate_s)} on 2 CPU cores "
+              f"-> {sweep.output_dir}", file=sys.stderr, flush=True)
+        if args.dry_run:
+            for run, t in zip(plan.runs, plan.todo, strict=True):
+                state = f"~{format_duration(estimate_seconds(run))}" if t else "finished"
+                print(f"{state:>10}  {run.rel}")
+            return 0
+        seconds = run_suite(plan, data_root, progress=not args.no_progress,
+                            per_class=tuple(args.data_per_class) if args.data_per_class else None)
+        markdown, written, problems = make_report([sweep.output_dir], str(Path(sweep.output_dir) / "report"))
+        for msg in problems:
+            print(f"warning: {msg}", file=sys.stderr)
+        print(markdown)
+        print(f"[suite] {args.suite} done in {format_duration(seconds)} ({todo} run(s) done now, "
+              f"{len(plan.runs) - todo} reused); tables in {Path(sweep.output_dir) / 'report'}", file=sys.stderr)
+        return 0
+
+    return _guard(go)
