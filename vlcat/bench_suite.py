@@ -23,6 +23,7 @@ from vlcat.config import CONFIG_DIR
 from vlcat.errors import ConfigError, DataError
 from vlcat.sweeps import MethodSpec, PlannedRun, SweepConfig, load_sweep, plan_sweep, validate_sweep
 from vlcat.synth.tasks import SHIFTS, TASK_BY_CARD, TASKS, Task
+from vlcat.tables import Cell, Table
 
 SUITE_DIR = "experiments/offline"
 PROTOCOLS = {
@@ -33,14 +34,16 @@ PROTOCOLS = {
 }
 LEARNER_DIR = CONFIG_DIR / "learners"
 
-# Seconds per unit of work, measured on the 2-core CPU machine with OMP_NUM_THREADS=1 (tools/bench_offline.py
-# --suite base2novel; see the README's offline-benchmark paragraph). They only size the estimate: the
-# progress bar's own rate takes over once runs finish.
+# Seconds per unit of work, fitted to the timings in the run records of `tools/bench_offline.py --suite
+# base2novel` on the 2-core CPU machine (OMP_NUM_THREADS=1, shared with other jobs): CoOp on 24 classes took
+# 15-36 s for 360 steps, and 8-14 s for the features of 1,536 augmented views and 960 test images. They only
+# size the estimate (test features are cached after the first seed, which it ignores, so it errs long);
+# the progress bar's own rate takes over once runs finish.
 SECONDS_PER_IMAGE = 0.004
-"""Drawing, augmenting and encoding one image with the toy CLIP (features of train views and test images)."""
-SECONDS_PER_CLASS_STEP = 0.006
+"""Loading, augmenting and encoding one image with the toy CLIP (features of train views and test images)."""
+SECONDS_PER_CLASS_STEP = 0.002
 """One optimisation step of a prompt learner per class in the batch's class list (the text tower's cost)."""
-SECONDS_PER_RUN = 2.0
+SECONDS_PER_RUN = 1.0
 """Fixed cost of a run: model load, config and record writing."""
 
 
@@ -218,6 +221,38 @@ def run_suite(plan: SuitePlan, data_root: Path, *, progress: bool = True,
     return time.perf_counter() - t0
 
 
+def fewshot_summary(tables: list[Table]) -> Table | None:
+    """CoOp's Fig. 3 in one table: the average over tasks per K (rows) and method (columns)."""
+    per_k = [t for t in tables if t.slug.startswith("fewshot_") and t.slug.endswith("shots")]
+    if not per_k:
+        return None
+    methods = list(dict.fromkeys(m for t in per_k for m in t.columns))
+    rows = []
+    for t in per_k:
+        avg = dict(zip(t.columns, t.rows[-1][1], strict=True))
+        rows.append((t.title.rsplit(", ", 1)[-1], [avg.get(m, Cell()) for m in methods]))
+    return Table("Few-shot accuracy (%), average over the tasks per K", "fewshot_average", methods, rows,
+                 ["* averaged over the tasks this method has; per-task numbers in the tables above"])
+
+
+def suite_markdown(protocol: str, sweep: SweepConfig) -> str:
+    """The protocol's tables only (a sweep folder may hold others): per task, the average, and for few-shot
+    a summary of the averages per K."""
+    from vlcat.results import load_results
+    from vlcat.tables import base2novel_tables, fewshot_tables, to_markdown, transfer_tables
+
+    results, _ = load_results(sweep.output_dir)
+    if protocol == "base2novel":
+        tables = base2novel_tables(results)
+    elif protocol == "fewshot":
+        tables = [t for t in fewshot_tables(results) if t.slug != "zeroshot"]
+        summary = fewshot_summary(tables)
+        tables += [summary] if summary else []
+    else:
+        tables = transfer_tables(results)
+    return "\n".join(to_markdown(t) for t in tables)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``tools/bench_offline.py --suite PROTOCOL``: one protocol of the offline suite, then its tables."""
     import argparse
@@ -256,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         todo = sum(plan.todo)
         print(f"[suite] {args.suite}: {len(sweep.datasets)} task(s) x {len(sweep.methods)} method(s) "
               f"({', '.join(m.name for m in sweep.methods)}) x {len(sweep.seeds)} seed(s) = {len(plan.runs)} "
-              f"runs, {todo} to do; estimated {format_duration(plan.estimate_s)} on 2 CPU cores "
+              f"runs, {todo} to do; estimated {format_duration(plan.estimate_s)} on 2 CPU cores (plus about a "
+              "minute to write the datasets the first time) "
               f"-> {sweep.output_dir}", file=sys.stderr, flush=True)
         if args.dry_run:
             for run, t in zip(plan.runs, plan.todo, strict=True):
@@ -265,10 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         seconds = run_suite(plan, data_root, progress=not args.no_progress,
                             per_class=tuple(args.data_per_class) if args.data_per_class else None)
-        markdown, written, problems = make_report([sweep.output_dir], str(Path(sweep.output_dir) / "report"))
+        _, _, problems = make_report([sweep.output_dir], str(Path(sweep.output_dir) / "report"))
         for msg in problems:
             print(f"warning: {msg}", file=sys.stderr)
-        print(markdown)
+        print(suite_markdown(args.suite, sweep))
         print(f"[suite] {args.suite} done in {format_duration(seconds)} ({todo} run(s) done now, "
               f"{len(plan.runs) - todo} reused); tables in {Path(sweep.output_dir) / 'report'}", file=sys.stderr)
         return 0
