@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from vlcat.config import CONFIG_DIR
 from vlcat.errors import ConfigError, DataError
 from vlcat.sweeps import MethodSpec, PlannedRun, SweepConfig, load_sweep, plan_sweep, validate_sweep
@@ -122,11 +124,23 @@ def check_suite(sweep: SweepConfig, protocol: str) -> None:
 
 def load_suite(protocol: str, learners: list[str] | None = None, overrides: list[str] | None = None,
                run_overrides: list[str] | None = None) -> SweepConfig:
-    """The protocol's sweep with the given learner list (default: the config's), checked for offline use."""
-    sweep = load_sweep(suite_config_path(protocol), overrides, run_overrides)
+    """The protocol's sweep with the given learner list (default: the config's), checked for offline use.
+
+    ``shots=[...]`` picks a subset of the protocol's K and keeps their ``shot_overrides`` (the sweep itself
+    would refuse epochs given for a K it no longer runs).
+    """
+    overrides = list(overrides or [])
+    shots = [o for o in overrides if o.split("=", 1)[0].strip() == "shots"]
+    sweep = load_sweep(suite_config_path(protocol), [o for o in overrides if o not in shots], run_overrides)
+    if shots:
+        value = yaml.safe_load(shots[-1].split("=", 1)[1])
+        if not isinstance(value, list) or not all(isinstance(k, int) and not isinstance(k, bool) for k in value):
+            raise ConfigError(f"{shots[-1]!r}: shots must be a list of integers, e.g. shots=[1,2]")
+        sweep.shots = value
+        sweep.shot_overrides = {k: v for k, v in sweep.shot_overrides.items() if k in value}
     if learners:
         sweep.methods = [parse_learner(s) for s in learners]
-        validate_sweep(sweep)
+    validate_sweep(sweep)
     check_suite(sweep, protocol)
     return sweep
 
@@ -278,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate; run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     p.add_argument("overrides", nargs="*", help="sweep overrides, e.g. seeds=[1] datasets=[synth_shapes]")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # sweep overrides may come between options
 
     def go() -> int:
         from vlcat.report_cli import make_report

@@ -67,6 +67,7 @@ def test_learners_are_config_files_plus_overrides(tmp_path: Path) -> None:
     (["--suite", "sideways"], "unknown suite protocol 'sideways'"),
     (["--suite", "base2novel", "-l", "no_such_learner"], "unknown learner 'no_such_learner'"),
     (["--suite", "base2novel", "datasets=[imagenet]"], "unknown offline task 'imagenet'"),
+    (["--suite", "fewshot", "shots=[one]"], "shots must be a list of integers"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str, capsys, tmp_path: Path) -> None:
     assert main([*argv, "--dry-run", "-o", str(tmp_path / "o")]) == 2
