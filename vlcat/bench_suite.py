@@ -259,7 +259,9 @@ def suite_markdown(protocol: str, sweep: SweepConfig) -> str:
     if protocol == "base2novel":
         tables = base2novel_tables(results)
     elif protocol == "fewshot":
-        tables = [t for t in fewshot_tables(results) if t.slug != "zeroshot"]
+        tables = fewshot_tables(results)
+        if any(t.slug != "zeroshot" for t in tables):  # zero-shot is a column of every K's table already
+            tables = [t for t in tables if t.slug != "zeroshot"]
         summary = fewshot_summary(tables)
         tables += [summary] if summary else []
     else:

@@ -106,6 +106,8 @@ def test_shortened_suite_runs_every_table(capsys, tmp_path: Path, monkeypatch) -
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "1 shot" in out.out and "2 shots" in out.out
+    summary = out.out.split("average over the tasks per K")[1]
+    assert "| 1 shot |" in summary and "| 2 shots |" in summary and "| zeroshot | coop |" in summary
     # A rerun reuses every finished run and the written datasets.
     rc = main(["--suite", "fewshot", "-o", str(tmp_path / "fs"), *data, *TINY, "shots=[1,2]",
                "datasets=[synth_colour_tint]", "--set", "optim.max_epoch=1"])
