@@ -4,6 +4,10 @@ The rest of vlcat reads datasets only from disk through dataset cards, so the of
 an ordinary dataset (class folders of PNGs plus a CoOp split JSON) rather than served from memory: the
 same readers, caches and few-shot samplers are exercised offline as with real data.
 
+Every task of the suite (``tasks.TASKS`` and the domain shifts ``tasks.SHIFTS``) is written to its own
+folder, named after its card (``synth_shapes``, ``synth_backgrounds``, ...), so one data root holds the
+whole offline suite and the cards find their data as they would find downloaded datasets.
+
 The folder is built under a temporary name and renamed into place at the end, and a manifest of the
 parameters is written last inside it, so a crash never leaves a half-written dataset that looks complete,
 and a second call with the same parameters reuses the folder.
@@ -19,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from vlcat.errors import DataError
-from vlcat.synth.tasks import DEFAULT_TASK, TASKS
+from vlcat.synth.tasks import DEFAULT_TASK, TASK_BY_CARD, check_shift, get_task
 from vlcat.synth.world import GENERATOR_VERSION, png_bytes
 
 FOLDER = "synth_shapes"
+"""The default task's folder (each task's folder is its card name)."""
 IMAGE_DIR = "images"
 SPLIT_FILE = "split_vlcat_synth_shapes.json"
+"""One split-file name for every task (the cards say so), so the readers need no per-task code."""
 MANIFEST = "vlcat_synth_manifest.json"
 
 
@@ -52,7 +58,7 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
 
 
 def _write(folder: Path, params: dict[str, Any]) -> None:
-    task = TASKS[params["task"]]
+    task = get_task(params["task"])
     images = folder / IMAGE_DIR
     counts = {"train": params["n_train_per_class"], "val": params["n_val_per_class"],
               "test": params["n_test_per_class"]}
@@ -79,17 +85,21 @@ def build_synth_dataset(
     seed: int = 0,
     n_train_per_class: int = 16,
     n_val_per_class: int = 4,
-    n_test_per_class: int = 20,
+    n_test_per_class: int | None = None,
     image_size: int = 64,
     task: str = DEFAULT_TASK,
 ) -> Path:
-    """Write (or reuse) ``root/synth_shapes`` and return its path.
+    """Write (or reuse) ``root/<card of task>`` (``root/synth_shapes`` by default) and return its path.
+
+    ``n_test_per_class`` defaults to the task's own (``Task.test_per_class``).
 
     A folder written earlier with other parameters is replaced; a folder of that name that this function
     did not write is refused rather than overwritten, since it may be someone's data.
     """
-    if task not in TASKS:
-        raise DataError(f"unknown synth task {task!r}; known: {', '.join(TASKS)}")
+    spec = get_task(task)
+    check_shift(spec)
+    if n_test_per_class is None:
+        n_test_per_class = spec.test_per_class
     for name, n in (("n_train_per_class", n_train_per_class), ("n_val_per_class", n_val_per_class),
                     ("n_test_per_class", n_test_per_class)):
         if n < 0:
@@ -98,7 +108,7 @@ def build_synth_dataset(
         raise DataError(f"image_size must be >= 8, got {image_size}")
 
     root = Path(root)
-    target = root / FOLDER
+    target = root / spec.card
     params = _params(seed, n_train_per_class, n_val_per_class, n_test_per_class, image_size, task)
     if target.exists():
         existing = _read_manifest(target)
@@ -109,12 +119,12 @@ def build_synth_dataset(
                             f"choose another data root")
 
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER}.tmp-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.card}.tmp-", dir=root))
     try:
         _write(tmp, params)
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{FOLDER}.old-", dir=root))
-            os.replace(target, old / FOLDER)
+            old = Path(tempfile.mkdtemp(prefix=f".{spec.card}.old-", dir=root))
+            os.replace(target, old / spec.card)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
         else:
@@ -129,3 +139,14 @@ def build_synth_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def is_synth_card(dataset: str) -> bool:
+    """Whether ``dataset`` (a card name) is one the offline world generates."""
+    return dataset in TASK_BY_CARD
+
+
+def build_synth_datasets(root: Path | str, cards: list[str], **params: Any) -> list[Path]:
+    """Write (or reuse) the generated datasets among ``cards``; other names are left to their readers."""
+    return [build_synth_dataset(root, task=TASK_BY_CARD[c].name, **params) for c in dict.fromkeys(cards)
+            if is_synth_card(c)]

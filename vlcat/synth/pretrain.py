@@ -228,10 +228,10 @@ def load_split(folder: Path, split: str) -> tuple[list[Image.Image], list[int], 
 def in_style_images(task: Task, style_seed: int, per_class: int, size: int) -> tuple[list[Image.Image], list[int]]:
     """The task's classes drawn in the pretraining style: accuracy here minus on the task = the style gap."""
     images, labels = [], []
-    for label, (colour, shape) in enumerate(task.classes):
+    for label, cls in enumerate(task.classes):
         for i in range(per_class):
             rng = rng_for(style_seed, 9000 + label, i)
-            images.append(render(sample_scene(rng, PRETRAIN_STYLE, shape=shape, colour=colour), size))
+            images.append(render(sample_scene(rng, PRETRAIN_STYLE, shape=cls.shape, colour=cls.colour), size))
             labels.append(label)
     return images, labels
 

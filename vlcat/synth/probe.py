@@ -19,21 +19,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from vlcat.synth.pretrain import HAND_TEMPLATE, accuracy, class_weights, image_features
-from vlcat.synth.tasks import DEFAULT_TASK, TASKS, Task
+from vlcat.synth.pretrain import accuracy, class_weights, image_features
+from vlcat.synth.tasks import DEFAULT_TASK, Task, get_task, restyle
 from vlcat.synth.toy_model import ASSETS_DIR, load_toy_clip
 
 
 def styled_task(name: str = DEFAULT_TASK, **style: Any) -> Task:
-    """The task ``name`` with some ``Style`` fields replaced (unknown fields are a clear error)."""
-    if name not in TASKS:
-        raise ValueError(f"unknown synth task {name!r}; known: {', '.join(TASKS)}")
-    task = TASKS[name]
-    known = {f.name for f in dataclasses.fields(task.style)}
-    unknown = sorted(set(style) - known)
-    if unknown:
-        raise ValueError(f"unknown Style field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return dataclasses.replace(task, style=dataclasses.replace(task.style, **style))
+    """The task (or shift) ``name`` with some ``Style`` fields replaced.
+
+    An unknown task or field is a one-line ``DataError``.
+    """
+    task = get_task(name)
+    return dataclasses.replace(task, style=restyle(task.style, **style)) if style else task
 
 
 def _draw(task: Task, labels: range, split: str, per_class: int, seed: int, size: int):
@@ -50,6 +47,7 @@ def probe(task: Task, *, assets_dir: str | Path = ASSETS_DIR, shots: int = 16, t
     """Zero-shot and ``shots``-shot linear-probe accuracy on the base half and zero-shot on the novel half.
 
     Base and novel are the first and second half of the labels, as ``subsample_classes`` splits them.
+    Zero-shot uses the task's hand-written template (its card's ``template``).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -57,14 +55,15 @@ def probe(task: Task, *, assets_dir: str | Path = ASSETS_DIR, shots: int = 16, t
     size = int(config["preprocess_cfg"]["size"])
     n = len(task.classes)
     halves = {"base": range(0, (n + 1) // 2), "novel": range((n + 1) // 2, n)}
-    result: dict[str, Any] = {"shots": shots, "test_per_class": test_per_class, "seed": seed, "C": c}
+    result: dict[str, Any] = {"task": task.name, "chance_base": 1 / len(halves["base"]), "shots": shots,
+                              "test_per_class": test_per_class, "seed": seed, "C": c}
     with torch.no_grad():
         for name, labels in halves.items():
             names = [task.classnames[i] for i in labels]
             test_images, test_labels = _draw(task, labels, "test", test_per_class, seed, size)
             feats = image_features(model, config, test_images)
             local = [y - labels.start for y in test_labels]
-            result[f"{name}_zero_shot"] = accuracy(feats, class_weights(model, config, names, [HAND_TEMPLATE]),
+            result[f"{name}_zero_shot"] = accuracy(feats, class_weights(model, config, names, [task.template]),
                                                    local)
             if name == "base":
                 train_images, train_labels = _draw(task, labels, "train", shots, seed, size)

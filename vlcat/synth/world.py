@@ -84,6 +84,8 @@ class Style:
     colour_jitter: float = 12.0
     centre_bias: float = 0.0
     """0 places objects uniformly; 1 pulls them fully to the centre."""
+    light_amount: tuple[float, float] = (0.6, 1.0)
+    """Range of the strength of non-normal lighting (tint, dimming); above 1 the tasks' strong tints."""
     outline_width: float = 0.0
     """0 fills shapes with their colour; > 0 draws only their outline, this wide in image-side units, like a
     line drawing. Pretraining never draws outlines: it is the task's domain shift (see ``tasks.py``)."""
@@ -253,7 +255,7 @@ def sample_scene(rng: np.random.Generator, style: Style, *, shape: str | None = 
     texture = (float(rng.uniform(0, math.pi)), float(rng.uniform(0.1, 0.22)))
 
     lighting = _pick(rng, style.lighting)
-    light_amount = float(rng.uniform(0.6, 1.0))
+    light_amount = float(rng.uniform(*style.light_amount))  # the same draw as before this field existed
     blur = float(rng.uniform(0.5, 1.1)) if rng.random() < style.p_blur else 0.0
     noise = float(rng.uniform(*style.noise))
     clutter: list[Stroke] = []
