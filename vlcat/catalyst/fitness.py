@@ -28,13 +28,23 @@ class Fitness:
     """Top-1 accuracy (%) on the same images."""
     val_acc: float | None = None
     """Top-1 accuracy (%) on the few-shot validation images, when the dataset has a val split."""
+    val_loss: float | None = None
+    """Cross-entropy on the same validation images."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def sort_key(self) -> tuple[float, float]:
-        """Lower is better: loss first, higher accuracy breaks ties."""
+        """Lower is better. Held-out first: validation accuracy, then validation loss, when the dataset has
+        a val split (every choice between texts is a selection, and selecting on the images the context
+        was trained on favours the continuous context that fit them); training loss/accuracy otherwise."""
+        if self.val_acc is not None and self.val_loss is not None:
+            return (-self.val_acc, self.val_loss)
         return (self.loss, -self.acc)
+
+    def beats(self, other: Fitness) -> bool:
+        """Strictly better under ``sort_key``."""
+        return self.sort_key() < other.sort_key()
 
 
 class PromptScorer:
@@ -57,11 +67,12 @@ class PromptScorer:
         logits = self.learner.logits(feats, class_feats).float()
         loss = float(F.cross_entropy(logits, labels).item())
         acc = float((logits.argmax(-1) == labels).float().mean().item() * 100.0)
-        val_acc = None
+        val_acc = val_loss = None
         if self.val is not None:
-            vlogits = self.learner.logits(self.val[0], class_feats)
+            vlogits = self.learner.logits(self.val[0], class_feats).float()
             val_acc = float((vlogits.argmax(-1) == self.val[1]).float().mean().item() * 100.0)
-        return Fitness(loss, acc, val_acc)
+            val_loss = float(F.cross_entropy(vlogits, self.val[1]).item())
+        return Fitness(loss, acc, val_acc, val_loss)
 
     @torch.no_grad()
     def class_features(self, contexts: torch.Tensor) -> torch.Tensor:
