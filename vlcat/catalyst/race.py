@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+
+from vlcat.train.select import validation_score
 
 
 @dataclass
@@ -81,17 +82,6 @@ def rung_targets(n: int, steps: int) -> list[int]:
     """Steps at which the field is halved: ``ceil(log2 n)`` rungs at steps/2^k, ..., steps/2 (at least 1)."""
     rounds = math.ceil(math.log2(n)) if n > 1 else 0
     return [max(1, steps >> (rounds - k)) if steps else 0 for k in range(rounds)]
-
-
-@torch.no_grad()
-def validation_score(learner: Any, val: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:
-    """(accuracy %, cross-entropy) of the learner's current state on the validation features."""
-    feats, labels = val
-    cf = learner.class_features().float()
-    logits = learner.logits(feats.to(cf.device), cf).float()
-    labels = labels.to(logits.device)
-    acc = float((logits.argmax(-1) == labels).float().mean().item() * 100.0)
-    return acc, float(F.cross_entropy(logits, labels).item())
 
 
 class LookaheadRace:

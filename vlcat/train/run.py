@@ -173,6 +173,10 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     learner = make_learner(cfg, clip, splits).to(clip.device)
     timings["model_s"] = time.perf_counter() - t
     cbs = build_callbacks(cfg, run_dir, splits) if callbacks is None else callbacks
+    if cfg.train.select_best_val:  # last, so that it sees the state any other callback left
+        from vlcat.train.select import BestValidation
+
+        cbs = [*cbs, BestValidation()]
 
     if overwrite and state != "new":
         shutil.rmtree(run_dir)
