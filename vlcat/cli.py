@@ -36,6 +36,7 @@ def train_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     def go() -> int:
+        import vlcat.catalyst  # noqa: F401  registers the catalyst with the run loop
         from vlcat.config import load_config
         from vlcat.train.run import run_training
 

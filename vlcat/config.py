@@ -3,12 +3,20 @@
 The schema is a tree of dataclasses read through OmegaConf, so an unknown key or a wrong type fails
 *before any work*, with a message that names the key and the allowed ones. YAML files may list other
 YAML files under ``extends:`` (paths relative to the file); they are merged first, in order.
+
+The ``learner`` node is built from the learner registry (:mod:`vlcat.learners.registry`): the context
+options every context learner shares sit on the node itself (``learner.n_ctx=4``), and each learner with
+options of its own has a sub-node named after it (``learner.kgcoop.weight=8``). Options of a learner
+other than ``learner.name`` must stay at their defaults (a one-line error otherwise), so a setting never
+silently does nothing. Learners without a context (zeroshot, linear_probe) ignore the shared context
+options, so one sweep can set ``learner.n_ctx`` for all its methods.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from vlcat.errors import ConfigError
+from vlcat.learners.registry import get_learner, learner_entries, list_learners
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -56,19 +65,38 @@ class DataConfig:
 
 
 @dataclass
-class LearnerConfig:
+class ContextOptions:
+    """The ``learner`` node's own keys: the learner's name and the context options of every context learner."""
+
     name: str = "coop"
-    """coop | zeroshot."""
+    """A registered learner (vlcat.learners.list_learners())."""
     n_ctx: int = 16
+    """Learnable context vectors (a word init sets it; see ctx_init_length)."""
     ctx_init: str = ""
     """Initial context words (e.g. 'a photo of a'); empty = random N(0, init_std)."""
+    ctx_init_length: str = "tokens"
+    """tokens (every token of ctx_init is learnable) | words (CoOp's code: n_ctx = number of words, the
+    init's further tokens stay fixed after the context)."""
     csc: bool = False
+    """One context per class (class-specific context) instead of one shared by all classes."""
+    csc_with_init: str = "per_class"
+    """With csc and a word init: per_class (each class gets a copy of the init) | shared (CoOp's code:
+    the word init wins and one shared context trains)."""
     class_token_position: str = "end"
     init_std: float = 0.02
     fast_text: bool = True
     """Use the exact fast text encoder (truncation + shared prefix); false = plain 77-token encoding."""
-    templates: str = "single"
-    """Zero-shot: 'single' (the card's hand-written template) or 'ensemble' (the card's list)."""
+
+
+def _learner_config_class() -> type:
+    """``ContextOptions`` plus one node per registered learner that has options of its own."""
+    nodes = [(e.name, e.options, field(default_factory=e.options)) for e in learner_entries() if e.options]
+    return make_dataclass("LearnerConfig", nodes, bases=(ContextOptions,))
+
+
+LearnerConfig = _learner_config_class()
+LearnerConfig.__module__ = __name__
+LearnerConfig.__doc__ = ContextOptions.__doc__ + " One sub-node per learner with options of its own."
 
 
 @dataclass
@@ -190,9 +218,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "model.precision": ("auto", "fp32", "bf16", "fp16"),
     "data.subsample_classes": ("all", "base", "novel"),
     "data.on_too_few": ("error", "warn"),
-    "learner.name": ("coop", "zeroshot"),
     "learner.class_token_position": ("end", "middle", "front"),
-    "learner.templates": ("single", "ensemble"),
+    "learner.ctx_init_length": ("tokens", "words"),
+    "learner.csc_with_init": ("per_class", "shared"),
     "optim.name": ("sgd",),
     "optim.scheduler": ("cosine", "constant"),
     "catalyst.policy": ("best", "if_better", "lookahead"),
@@ -285,8 +313,30 @@ def load_config(files: list[str | os.PathLike] | str | os.PathLike | None = None
     return cfg
 
 
+def validate_learner(cfg: RunConfig) -> None:
+    """The learner exists, options of other learners are untouched, its own checks, the catalyst fits it."""
+    name = cfg.learner.name
+    if name not in list_learners():
+        raise ConfigError(f"learner.name={name!r} is not one of: {', '.join(list_learners())}")
+    for entry in learner_entries():
+        if entry.options is None or entry.name == name:
+            continue
+        node, default = getattr(cfg.learner, entry.name), entry.options()
+        for f in dataclasses.fields(default):
+            if getattr(node, f.name) != getattr(default, f.name):
+                raise ConfigError(f"learner.{entry.name}.{f.name} is an option of learner '{entry.name}', but "
+                                  f"learner.name={name} (known learners: {', '.join(list_learners())})")
+    cls = get_learner(name).cls
+    cls.check_config(cfg.learner)
+    if cfg.catalyst.enabled and not cls.has_context:
+        with_ctx = ", ".join(e.name for e in learner_entries() if e.cls.has_context)
+        raise ConfigError(f"catalyst.enabled=true needs a learner with context vectors ({with_ctx}); "
+                          f"'{name}' has none")
+
+
 def validate(cfg: RunConfig) -> None:
     """Range and choice checks that types alone can't express."""
+    validate_learner(cfg)
     node = OmegaConf.structured(cfg)
     for dotted, choices in _CHOICES.items():
         value = OmegaConf.select(node, dotted)

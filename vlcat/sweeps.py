@@ -34,6 +34,7 @@ from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBas
 
 from vlcat.config import CONFIG_DIR, RunConfig, load_config, load_yaml_mapping, parse_overrides, validate
 from vlcat.errors import ConfigError, RunError
+from vlcat.learners import get_learner
 
 PROTOCOLS = ("fewshot", "base2novel")
 SUBSETS = ("all", "base", "novel")
@@ -306,7 +307,7 @@ def plan_sweep(sweep: SweepConfig) -> list[PlannedRun]:
     for method in sweep.methods:
         files = list(sweep.base_config) + list(method.configs)
         base_cfg = load_config(files or None, list(sweep.overrides) + list(method.overrides) + subsample)
-        zero_shot = base_cfg.learner.name == "zeroshot"
+        zero_shot = get_learner(base_cfg.learner.name).cls.trained_by == "none"  # needs no training images
         base_node = OmegaConf.structured(base_cfg)
         for dataset in sweep.datasets:
             evals = _plan_evals(sweep, dataset)
@@ -459,7 +460,8 @@ def run_sweep(sweep: SweepConfig, *, runs: list[PlannedRun] | None = None,
 
     An exception from ``on_step`` stops the sweep like any interruption would: what finished stays finished.
     """
-    from vlcat.train.checkpoint import atomic_write_text  # lazy: torch is only needed when work is done
+    import vlcat.catalyst  # noqa: F401  registers the catalyst with the run loop
+    from vlcat.train.checkpoint import atomic_write_text
     from vlcat.train.run import evaluate_run, run_training
 
     runs = plan_sweep(sweep) if runs is None else runs

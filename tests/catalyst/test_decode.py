@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vlcat.catalyst.decode import NearestTokenDecoder, special_token_ids
+from vlcat.learners.decode import NearestTokenDecoder, special_token_ids
 
 
 @pytest.fixture(scope="module")

@@ -74,17 +74,17 @@ class Setup:
     def predictions(self, ctx: torch.Tensor) -> torch.Tensor:
         feats = self.runner.scorer.val[0]
         with torch.no_grad():
-            return self.learner.logits(feats, self.learner.class_features_for(ctx)).argmax(-1)
+            return self.learner.context_logits(ctx.unsqueeze(0), [feats])[0][0].argmax(-1)
 
     def text_ctx(self, text: str) -> torch.Tensor:
-        return self.runner.reembedder.context(text, self.learner.ctx.detach())
+        return self.runner.reembedder.context(text, self.learner.get_context())
 
     def label_val_by(self, ctx: torch.Tensor) -> None:
         feats = self.runner.scorer.val[0]
         self.runner.scorer.val = (feats, self.predictions(ctx))
 
     def distinct(self, text: str) -> None:
-        others = [self.learner.ctx.detach()] + [self.text_ctx(t) for t in TEXTS + ["a photo of a"] if t != text]
+        others = [self.learner.get_context()] + [self.text_ctx(t) for t in TEXTS + ["a photo of a"] if t != text]
         mine = self.predictions(self.text_ctx(text))
         assert all(_differs(mine, self.predictions(o)) for o in others)
 
@@ -114,7 +114,7 @@ def test_rung_targets_halve_the_field():
 
 def test_the_current_context_wins_when_every_text_is_worse(tiny_data, tiny_model_file, tmp_path):
     s = Setup(tiny_data, tiny_model_file, tmp_path)
-    current = s.learner.ctx.detach().clone()
+    current = s.learner.get_context()
     s.label_val_by(current)
     assert all(_differs(s.predictions(s.text_ctx(t)), s.predictions(current)) for t in TEXTS)
     before = s.trainer.global_step
@@ -133,7 +133,7 @@ def test_the_current_context_wins_when_every_text_is_worse(tiny_data, tiny_model
 
 def test_a_better_text_wins_and_training_continues_from_its_lookahead(tiny_data, tiny_model_file, tmp_path):
     s = Setup(tiny_data, tiny_model_file, tmp_path)
-    current = s.learner.ctx.detach().clone()
+    current = s.learner.get_context()
     target = s.text_ctx(TEXTS[1])
     s.distinct(TEXTS[1])
     assert _differs(s.predictions(target), s.predictions(current))
@@ -144,7 +144,7 @@ def test_a_better_text_wins_and_training_continues_from_its_lookahead(tiny_data,
     win = dec["race"]["winner"]
     assert win["text"] == TEXTS[1] and win["steps"] == s.trainer.steps_per_epoch
     # the learner sits at the winner's look-ahead state: near the text's embedding (lr is tiny), not at it
-    assert torch.allclose(s.learner.ctx.detach(), target, atol=1e-3)
+    assert torch.allclose(s.learner.get_context(), target, atol=1e-3)
     assert s.trainer._ahead is not None and s.trainer._ahead["steps"] == win["steps"]
     assert len(s.trainer._ahead["losses"]) == win["steps"]
     assert dec["momentum_reset"] is True

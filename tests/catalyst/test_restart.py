@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vlcat.catalyst.decode import NearestTokenDecoder
 from vlcat.catalyst.restart import Reembedder, apply_context, place_tokens, text_token_ids
 from vlcat.learners.coop import CoOp
+from vlcat.learners.decode import NearestTokenDecoder
 
 
 def test_longer_texts_keep_the_tokens_nearest_the_class_name():

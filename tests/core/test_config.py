@@ -28,7 +28,11 @@ def test_extends_and_overrides(tmp_path):
     (["optim.lr=fast"], "bad value for 'optim.lr'"),
     (["optim.lr=-0.1"], "optim.lr must be > 0"),
     (["data.num_shots=0"], "data.num_shots must be >= 1"),
-    (["learner.name=prograd"], "learner.name='prograd' is not one of"),
+    (["learner.name=maple"], "learner.name='maple' is not one of: coop, "),
+    (["learner.zeroshot.templates=ensemble"], "learner.zeroshot.templates is an option of learner 'zeroshot', "
+                                              "but learner.name=coop (known learners: coop, "),
+    (["learner.name=zeroshot", "catalyst.enabled=true"], "catalyst.enabled=true needs a learner with context"),
+    (["learner.nctx=4"], "unknown config key 'learner.nctx'; allowed here: "),
     (["catalyst.epochs=[0]"], "outside 1..optim.max_epoch"),
     (["lr"], "must look like key=value"),
 ])

@@ -1,62 +1,38 @@
-"""The LLM catalyst (arXiv 2405.19732): an LLM proposes prompts from the optimisation trajectory of
-CoOp's context vectors, the proposals are scored, and training restarts from the best one.
+"""The LLM catalyst (arXiv 2405.19732): an LLM proposes prompts from the optimisation trajectory of a
+context learner's context vectors, the proposals are scored, and training restarts from the best one.
 
-Modules, one job each: ``schedule`` (when stages run), ``trajectory`` (snapshots), ``decode`` (nearest
-tokens), ``fitness`` (batched scoring), ``metaprompt`` (what the LLM sees), ``parse`` (what it answered),
-``policy`` and ``restart`` (where training continues), ``endpoint`` (which server), ``stage`` (one LLM
-stage), ``callback`` (the trainer hook) and ``plot`` (the loss curve).
+Modules, one job each: ``schedule`` (when stages run), ``trajectory`` (snapshots), ``fitness`` (batched
+scoring), ``metaprompt`` (what the LLM sees), ``parse`` (what it answered), ``policy`` and ``restart``
+(where training continues), ``endpoint`` (which server), ``stage`` (one LLM stage), ``callback`` (the
+trainer hook) and ``plot`` (the loss curve). The catalyst talks to learners only through the context
+protocol (:mod:`vlcat.learners.context`); nearest-token decoding and re-embedding live with the learners.
 
-Exports are resolved lazily: ``vlcat.learners.coop`` imports ``vlcat.catalyst.decode``, and importing
-this package must not pull the trainer (and with it the learners) back in.
+Importing this package registers the catalyst with the run loop (``vlcat.train.run.CALLBACK_BUILDERS``),
+which never imports it: ``catalyst.enabled=true`` needs ``import vlcat.catalyst`` (the CLIs do it).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vlcat.catalyst.callback import CatalystCallback, build_catalyst, reply_cache_dir
+from vlcat.catalyst.endpoint import Endpoint, connect, require_healthy
+from vlcat.catalyst.fitness import Fitness, PromptScorer
+from vlcat.catalyst.metaprompt import ScoredText, TaskInfo, build_messages, reply_schema
+from vlcat.catalyst.parse import CandidateParser, clean_text, salvage
+from vlcat.catalyst.plot import plot_loss_curve
+from vlcat.catalyst.policy import Decision, choose
+from vlcat.catalyst.restart import Placement, Reembedder, apply_context, place_tokens, text_token_ids
+from vlcat.catalyst.schedule import snapshot_steps, stage_epochs
+from vlcat.catalyst.stage import StageRunner
+from vlcat.catalyst.trajectory import Snapshot, Trajectory
+from vlcat.learners.decode import DecodedPrompt, NearestTokenDecoder
+from vlcat.train.run import CALLBACK_BUILDERS
 
-_EXPORTS = {
-    "build_catalyst": "callback",
-    "CatalystCallback": "callback",
-    "reply_cache_dir": "callback",
-    "NearestTokenDecoder": "decode",
-    "DecodedPrompt": "decode",
-    "Endpoint": "endpoint",
-    "connect": "endpoint",
-    "require_healthy": "endpoint",
-    "Fitness": "fitness",
-    "PromptScorer": "fitness",
-    "TaskInfo": "metaprompt",
-    "ScoredText": "metaprompt",
-    "build_messages": "metaprompt",
-    "reply_schema": "metaprompt",
-    "CandidateParser": "parse",
-    "clean_text": "parse",
-    "salvage": "parse",
-    "choose": "policy",
-    "Decision": "policy",
-    "Reembedder": "restart",
-    "Placement": "restart",
-    "place_tokens": "restart",
-    "text_token_ids": "restart",
-    "apply_context": "restart",
-    "stage_epochs": "schedule",
-    "snapshot_steps": "schedule",
-    "StageRunner": "stage",
-    "Snapshot": "trajectory",
-    "Trajectory": "trajectory",
-    "plot_loss_curve": "plot",
-}
+CALLBACK_BUILDERS["catalyst"] = build_catalyst
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vlcat.catalyst' has no attribute '{name}'")
-    return getattr(importlib.import_module(f"vlcat.catalyst.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__ = [
+    "CandidateParser", "CatalystCallback", "DecodedPrompt", "Decision", "Endpoint", "Fitness", "NearestTokenDecoder",
+    "Placement", "PromptScorer", "Reembedder", "ScoredText", "Snapshot", "StageRunner", "TaskInfo", "Trajectory",
+    "apply_context", "build_catalyst", "build_messages", "choose", "clean_text", "connect", "place_tokens",
+    "plot_loss_curve", "reply_cache_dir", "reply_schema", "require_healthy", "salvage", "snapshot_steps",
+    "stage_epochs", "text_token_ids",
+]

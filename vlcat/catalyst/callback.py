@@ -25,13 +25,13 @@ from vlcat.catalyst.proposers import (
     RandomProposer,
     vocabulary_words,
 )
-from vlcat.catalyst.restart import Reembedder
 from vlcat.catalyst.schedule import snapshot_steps, stage_bounds, stage_epochs
 from vlcat.catalyst.stage import StageRunner, StageSettings, template_words
 from vlcat.catalyst.trajectory import RunningMean, Snapshot, Trajectory, normalize
-from vlcat.config import RunConfig
+from vlcat.config import RunConfig, validate_learner
 from vlcat.data import DatasetSplits
 from vlcat.errors import ConfigError
+from vlcat.learners.reembed import Reembedder
 from vlcat.train.checkpoint import atomic_write_text
 from vlcat.train.trainer import Trainer, TrainerCallback
 
@@ -89,9 +89,8 @@ class CatalystCallback(TrainerCallback):
 
     def on_train_start(self, trainer: Trainer) -> None:
         learner = trainer.learner
-        if not (hasattr(learner, "ctx") and hasattr(learner, "batched_class_features")):
-            raise ConfigError(f"the LLM catalyst needs a learner with context vectors (coop); "
-                              f"'{self.cfg.learner.name}' has none")
+        if not learner.has_context:
+            raise ConfigError(f"the LLM catalyst needs a learner with context vectors; '{learner.name}' has none")
         if self.c.policy == "lookahead" and not self.has_val:
             raise ConfigError("catalyst.policy=lookahead selects on the few-shot validation split, and this "
                               "dataset has none")
@@ -118,9 +117,8 @@ class CatalystCallback(TrainerCallback):
             scorer = PromptScorer(learner, trainer.plain_features("train"), val,
                                   autocast=autocast_for(trainer.device, trainer.cfg.model.precision))
             n_ctx = int(learner.n_ctx)
-            position = getattr(learner, "class_token_position", "end")
-            reembedder = Reembedder(learner.clip.tokenizer, learner.encoder.tower.token_embedding.weight, n_ctx,
-                                    class_token_position=position, length_rule=c.length_rule, pad_word=c.pad_word)
+            position = learner.class_token_position
+            reembedder = learner.reembedder(c.length_rule, c.pad_word)
             max_chars = c.max_prompt_chars or 12 * n_ctx + 24
             max_words = c.max_prompt_tokens or 2 * n_ctx
             parser = CandidateParser(max_chars=max_chars, max_tokens=max_words,
@@ -187,7 +185,7 @@ class CatalystCallback(TrainerCallback):
         if self.endpoint is not None and isinstance(runner.proposer, LLMProposer):
             runner.proposer.endpoint = self.endpoint
         runner.settings.seed = self.cfg.train.seed * 1000 + self.stage
-        position = getattr(trainer.learner, "class_token_position", "end")
+        position = trainer.learner.class_token_position
         template = template_words(self.template, position) if self.c.include_template else None
         record = runner.run(trainer, stage=self.stage + 1, epoch=epoch, snapshots=list(self.trajectory.snapshots),
                             template=template, history=self.history, seen=self.seen)
@@ -275,8 +273,7 @@ class CatalystCallback(TrainerCallback):
 def build_catalyst(cfg: RunConfig, run_dir: Path, splits: DatasetSplits) -> CatalystCallback:
     """The catalyst callback for a run. With ``llm.required`` the endpoint is connected and checked here,
     before the run folder is touched, and an unusable one fails the run in one line."""
-    if cfg.learner.name == "zeroshot":
-        raise ConfigError("catalyst.enabled=true needs a learner with context vectors (learner.name=coop)")
+    validate_learner(cfg)  # a learner without a context is a one-line error before anything is touched
     cache = reply_cache_dir(cfg)
     endpoint = None
     if cfg.llm.required and cfg.catalyst.proposer == "llm":

@@ -1,9 +1,9 @@
 """Fitness of context tensors: loss and accuracy on the few-shot images, all candidates in one pass.
 
-Only the text tower runs (the image features are the cached, un-augmented ones), and unified contexts
-go through ``learner.batched_class_features``, which encodes the shared SOS+context prefix once per
-candidate for all classes. Scoring dozens of candidates therefore costs about as much as a few
-training steps, which is what makes scoring *every* LLM proposal affordable. Un-augmented features are
+Only the text tower runs (the image features are the cached, un-augmented ones): the learner's
+``context_logits`` (the context protocol) scores all candidates at once, e.g. CoOp encodes the shared
+SOS+context prefix once per candidate for all classes. Scoring dozens of candidates therefore costs about
+as much as a few training steps, which is what makes scoring *every* LLM proposal affordable. Un-augmented features are
 used because a candidate's score must not depend on which random crops an epoch happened to draw.
 """
 
@@ -16,8 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-#: Upper bound on candidates x classes encoded per call, to bound activation memory for large C.
-MAX_PROMPTS_PER_CALL = 8192
+from vlcat.learners.context import ContextLearner
 
 
 @dataclass
@@ -50,11 +49,11 @@ class Fitness:
 class PromptScorer:
     """Scores contexts of the learner's shape against fixed image features."""
 
-    def __init__(self, learner: Any, train: tuple[torch.Tensor, torch.Tensor],
+    def __init__(self, learner: ContextLearner, train: tuple[torch.Tensor, torch.Tensor],
                  val: tuple[torch.Tensor, torch.Tensor] | None = None,
                  autocast: contextlib.AbstractContextManager | None = None) -> None:
         self.learner = learner
-        device = learner.ctx.device
+        device = learner.logit_scale.device
         self.train = (train[0].to(device), train[1].to(device))
         self.val = (val[0].to(device), val[1].to(device)) if val is not None and len(val[0]) else None
         self._autocast = autocast
@@ -62,43 +61,37 @@ class PromptScorer:
     def _ctx(self) -> contextlib.AbstractContextManager:
         return self._autocast if self._autocast is not None else contextlib.nullcontext()
 
-    def _metrics(self, class_feats: torch.Tensor) -> Fitness:
-        feats, labels = self.train
-        logits = self.learner.logits(feats, class_feats).float()
-        loss = float(F.cross_entropy(logits, labels).item())
-        acc = float((logits.argmax(-1) == labels).float().mean().item() * 100.0)
-        val_acc = val_loss = None
-        if self.val is not None:
-            vlogits = self.learner.logits(self.val[0], class_feats).float()
-            val_acc = float((vlogits.argmax(-1) == self.val[1]).float().mean().item() * 100.0)
-            val_loss = float(F.cross_entropy(vlogits, self.val[1]).item())
-        return Fitness(loss, acc, val_acc, val_loss)
+    @staticmethod
+    def _acc(logits: torch.Tensor, labels: torch.Tensor) -> float:
+        return float((logits.argmax(-1) == labels).float().mean().item() * 100.0)
 
-    @torch.no_grad()
-    def class_features(self, contexts: torch.Tensor) -> torch.Tensor:
-        """``[K, C, E]`` class features for K contexts of the learner's context shape."""
-        learner = self.learner
-        if contexts.shape[0] == 0:
-            return contexts.new_zeros((0, len(learner.classnames), 1))
+    def _fitness(self, contexts: torch.Tensor, batched: bool) -> list[Fitness]:
+        feats = [self.train[0]] + ([self.val[0]] if self.val is not None else [])
         with self._ctx():
-            if contexts.dim() == 3 and not getattr(learner, "csc", False):
-                step = max(1, MAX_PROMPTS_PER_CALL // max(1, len(learner.classnames)))
-                parts = [learner.batched_class_features(contexts[i:i + step]).float()
-                         for i in range(0, contexts.shape[0], step)]
-                return torch.cat(parts)
-            return torch.stack([learner.class_features_for(c).float() for c in contexts])
+            logits = self.learner.context_logits(contexts, feats, batched=batched)
+        out = []
+        for k in range(contexts.shape[0]):
+            train_logits = logits[0][k].float()
+            loss = float(F.cross_entropy(train_logits, self.train[1]).item())
+            val_acc = val_loss = None
+            if self.val is not None:
+                val_logits = logits[1][k].float()
+                val_acc = self._acc(val_logits, self.val[1])
+                val_loss = float(F.cross_entropy(val_logits, self.val[1]).item())
+            out.append(Fitness(loss, self._acc(train_logits, self.train[1]), val_acc, val_loss))
+        return out
 
     @torch.no_grad()
     def score(self, contexts: torch.Tensor) -> list[Fitness]:
-        """Fitness of each of K contexts ``[K, *ctx.shape]``."""
-        feats = self.class_features(contexts)
-        return [self._metrics(f) for f in feats]
+        """Fitness of each of K contexts ``[K, *context shape]``, in one batched pass."""
+        if contexts.shape[0] == 0:
+            return []
+        return self._fitness(contexts, batched=True)
 
     @torch.no_grad()
     def score_one(self, context: torch.Tensor) -> Fitness:
         """One context through the learner's own (unbatched) path; the reference the batch must match."""
-        with self._ctx():
-            return self._metrics(self.learner.class_features_for(context).float())
+        return self._fitness(context.unsqueeze(0), batched=False)[0]
 
     def score_current(self) -> Fitness:
-        return self.score_one(self.learner.ctx.detach())
+        return self.score_one(self.learner.get_context())

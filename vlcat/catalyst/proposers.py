@@ -172,7 +172,7 @@ def vocabulary_words(decoder: Any, token_ids: Any, limit: int = 4000, seed: int 
     detokenizes); ``token_ids(text)`` tokenizes without SOS/EOS. A token that decodes to letters and
     tokenizes back to itself is a whole word, not a word piece.
     """
-    from vlcat.catalyst.decode import detokenize
+    from vlcat.learners.decode import detokenize
 
     ids = [int(i) for i in decoder.ids]
     rng = random.Random(seed)

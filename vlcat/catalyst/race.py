@@ -143,7 +143,7 @@ class LookaheadRace:
             lr = self.lr = trainer.set_lr(epoch)
             batches = trainer.epoch_batches(epoch)[:steps]
             steps = len(batches)
-            feats = trainer.epoch_features(epoch) if trainer.cfg.train.feature_cache else None
+            feats = trainer.epoch_inputs(epoch)
         alive = list(lanes)
         for target in rung_targets(len(lanes), steps) or [0]:
             for lane in alive:

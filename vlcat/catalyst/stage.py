@@ -24,6 +24,7 @@ from vlcat.catalyst.policy import choose
 from vlcat.catalyst.race import LookaheadRace, Start
 from vlcat.catalyst.restart import Placement, Reembedder, apply_context
 from vlcat.catalyst.trajectory import Snapshot, normalize
+from vlcat.learners.context import ContextLearner
 from vlcat.train.checkpoint import rng_state, set_rng_state
 
 
@@ -61,7 +62,7 @@ def template_words(template: str, class_position: str) -> str:
 class StageRunner:
     """Holds what does not change between stages (learner, scorer, LLM endpoint, task description)."""
 
-    def __init__(self, learner: Any, scorer: PromptScorer, reembedder: Reembedder, proposer: Any,
+    def __init__(self, learner: ContextLearner, scorer: PromptScorer, reembedder: Reembedder, proposer: Any,
                  settings: StageSettings, decode_metric: str = "cosine") -> None:
         self.learner = learner
         self.scorer = scorer
@@ -73,8 +74,7 @@ class StageRunner:
     # ----- helpers -------------------------------------------------------------------------------
     def display_context(self) -> torch.Tensor:
         """The context rows that stand for "the prompt" (class 0's for class-specific contexts)."""
-        ctx = self.learner.ctx.detach()
-        return ctx[0] if ctx.dim() == 3 else ctx
+        return self.learner.display_context()
 
     def score_texts(self, items: Sequence[tuple[str, str]], current: torch.Tensor, placed: set[tuple] | None = None
                     ) -> tuple[list[ScoredText], list[Placement], list[dict[str, Any]]]:
@@ -123,7 +123,7 @@ class StageRunner:
             "status": "failed", "error": None, "policy": s.policy,
             "endpoint": self.proposer.endpoint.describe() if hasattr(self.proposer, "endpoint") else None,
         }
-        current_ctx = self.learner.ctx.detach().clone()
+        current_ctx = self.learner.get_context()
 
         # 1. what the trajectory, the template and earlier stages say, all scored at the current point
         t = time.perf_counter()
@@ -229,7 +229,7 @@ class StageRunner:
             raise ValueError("the look-ahead race needs a validation split")
         current_state = self.learner.trainable_state()
         current_opt = copy.deepcopy(trainer.optimizer.state_dict())
-        current_ctx = self.learner.ctx.detach().clone()
+        current_ctx = self.learner.get_context()
         starts = [Start("", "current", current_state, current_opt, current_fit.to_dict())]
         ranked = sorted(texts, key=lambda x: x.fitness.sort_key())
         for item in ranked[: max(0, s.race_size - 1)]:

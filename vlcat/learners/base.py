@@ -1,25 +1,71 @@
-"""The small interface every prompt learner shares: context vectors in, class logits out.
+"""The interface every prompt learner implements; the trainer, evaluation and the catalyst call only this.
 
-The trainer and the catalyst only talk to this interface, so a new learner (CoCoOp, KgCoOp, ...) plugs
-into training, evaluation, checkpoints and LLM stages without touching them.
+A learner declares, as class attributes:
+
+* ``inputs``: ``"features"`` (the frozen image tower's features, which the trainer caches per
+  augmentation view) or ``"pixels"`` (the learner changes the image side, so it gets preprocessed images
+  every step and runs the image tower itself);
+* ``trained_by``: ``"gradient"`` (the SGD loop of :mod:`vlcat.train.trainer`), ``"fit"`` (fitted once on
+  the training features by :meth:`PromptLearner.fit`, e.g. a linear probe) or ``"none"`` (zero-shot);
+* ``has_context``: whether it implements the context protocol of :mod:`vlcat.learners.context` (what
+  the LLM catalyst needs).
+
+It owns its loss (:meth:`PromptLearner.training_loss`, cross-entropy by default) and its backward pass
+(:meth:`PromptLearner.backward`, where ProGrad projects gradients), and says how it is evaluated
+(:meth:`PromptLearner.predict`) and whether its trained state applies to classes it was not trained on
+(:meth:`PromptLearner.new_classes_error`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vlcat.clip import ClipBundle
+from vlcat.errors import VlcatError
 from vlcat.text_encoder import TextEncoder
+
+
+class LearnerStateError(VlcatError):
+    """A saved learner state does not fit the learner it is loaded into (other classes, other shapes)."""
+
+
+@dataclass
+class TaskSpec:
+    """What a learner is built for: the class names and the dataset card's hand-written prompts."""
+
+    classnames: list[str]
+    template: str = "a photo of a {}."
+    """The card's single hand-written template (CoOp's per-dataset template)."""
+    templates: list[str] = field(default_factory=list)
+    """The card's template ensemble (falls back to ``[template]``)."""
+    dataset: str = ""
+    """Card name, for learners whose published settings differ per dataset (KgCoOp's templates)."""
+
+
+@dataclass
+class LossOutput:
+    """What :meth:`PromptLearner.training_loss` returns: the loss to minimise, the logits (for the running
+    accuracy) and the named terms it is made of (logged, and used by learners with their own backward)."""
+
+    loss: torch.Tensor
+    logits: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class PromptLearner(nn.Module):
     """Base class: holds the frozen CLIP (outside the module tree) and turns features into logits."""
 
-    #: whether class weights depend only on the learner (not on the image), so they can be computed
-    #: once per step for the whole batch and image features can be cached.
-    text_only: bool = True
+    name: ClassVar[str] = ""
+    """Set by :func:`vlcat.learners.registry.register_learner`."""
+    inputs: ClassVar[str] = "features"
+    trained_by: ClassVar[str] = "gradient"
+    has_context: ClassVar[bool] = False
 
     def __init__(self, clip: ClipBundle, classnames: list[str]) -> None:
         super().__init__()
@@ -31,41 +77,110 @@ class PromptLearner(nn.Module):
         bias = getattr(model, "logit_bias", None)
         self.register_buffer("logit_bias", None if bias is None else bias.detach().clone(), persistent=False)
 
+    # ----- building from the config --------------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg: Any, clip: ClipBundle, task: TaskSpec) -> PromptLearner:
+        """Build from the ``learner`` config node (shared keys plus ``cfg.<name>``)."""
+        raise NotImplementedError
+
+    @classmethod
+    def check_config(cls, cfg: Any) -> None:
+        """Learner-specific checks of the ``learner`` node, before any work; raise ConfigError in one line."""
+
     @property
     def clip(self) -> ClipBundle:
         return self._clip[0]
 
+    # ----- scoring -------------------------------------------------------------------------------
     def class_features(self) -> torch.Tensor:
-        """Unnormalised text features, one row per class."""
+        """Unnormalised text features, one row per class (for learners whose weights ignore the image)."""
         raise NotImplementedError
 
     def logits(self, image_features: torch.Tensor, class_features: torch.Tensor | None = None) -> torch.Tensor:
         """Cosine similarity times CLIP's logit scale, as CLIP and CoOp score classes."""
         text = class_features if class_features is not None else self.class_features()
+        return self.cosine_logits(image_features, text)
+
+    def cosine_logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        """``scale * <img/|img|, txt/|txt|>``; text ``[C, E]`` (shared) or ``[N, C, E]`` (one set per image)."""
         img = F.normalize(image_features.float(), dim=-1)
-        text = F.normalize(text.float(), dim=-1)
-        out = self.logit_scale * img @ text.t()
+        text = F.normalize(text_features.float(), dim=-1)
+        if text.dim() == 3:
+            out = self.logit_scale * torch.einsum("ne,nce->nc", img, text)
+        else:
+            out = self.logit_scale * img @ text.t()
         if self.logit_bias is not None:
             out = out + self.logit_bias
         return out
 
-    def forward(self, image_features: torch.Tensor) -> torch.Tensor:
-        return self.logits(image_features)
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.logits(inputs)
+
+    # ----- training ------------------------------------------------------------------------------
+    def training_loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> LossOutput:
+        """The loss of one batch (``inputs`` as declared by ``inputs``); cross-entropy by default."""
+        logits = self.logits(inputs)
+        return LossOutput(F.cross_entropy(logits.float(), labels), logits)
+
+    def backward(self, out: LossOutput) -> None:
+        """Fill ``.grad`` of the trainable parameters from ``out`` (plain backprop by default)."""
+        out.loss.backward()
+
+    def fit(self, features: torch.Tensor, labels: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None
+            ) -> dict[str, Any]:
+        """Learners with ``trained_by = "fit"``: fit once on (un-augmented) training features; returns a summary."""
+        raise NotImplementedError(f"learner '{self.name}' is trained by gradient steps, not by fit()")
+
+    # ----- evaluation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, inputs: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        """Logits for a whole split (features or pixels, as declared); class weights computed once when they
+        do not depend on the image."""
+        if len(inputs) == 0:
+            return torch.empty(0, len(self.classnames))
+        device = self.logit_scale.device
+        try:
+            class_feats = self.class_features()
+        except NotImplementedError:
+            class_feats = None
+        out = []
+        for i in range(0, len(inputs), batch_size):
+            x = inputs[i:i + batch_size].to(device)
+            out.append((self.logits(x, class_feats) if class_feats is not None else self.logits(x)).cpu())
+        return torch.cat(out)
+
+    def new_classes_error(self) -> str | None:
+        """Why this learner's trained state cannot score classes it was not trained on (None: it can)."""
+        return None
 
     def prompt_text(self) -> str:
         """Human-readable form of the current prompt (decoded context for learned prompts)."""
         raise NotImplementedError
 
+    # ----- checkpoints ---------------------------------------------------------------------------
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.named_parameters() if v.requires_grad}
 
     def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Copy a saved state in; a state that does not fit (other classes, other options) is one line."""
+        own = self.trainable_state()
+        missing = sorted(set(own) - set(state))
+        extra = sorted(set(state) - set(own))
+        bad = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+        if missing or extra or bad:
+            why = self.new_classes_error() if bad else None
+            detail = (f"missing {missing}" if missing else f"unexpected {extra}" if extra else
+                      f"'{bad[0]}' has shape {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}")
+            raise LearnerStateError(why or f"the saved state does not fit learner '{self.name}': {detail}")
+        self._load_state(state)
+
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         params = dict(self.named_parameters())
         with torch.no_grad():
             for k, v in state.items():
                 params[k].copy_(v)
 
 
-def tokenize(clip: ClipBundle, texts: list[str]) -> torch.Tensor:
+def tokenize(clip: ClipBundle, texts: Sequence[str]) -> torch.Tensor:
     """Token ids ``[N, context_length]`` on the model's device."""
-    return clip.tokenizer(texts).to(clip.device)
+    return clip.tokenizer(list(texts)).to(clip.device)

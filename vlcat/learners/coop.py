@@ -4,23 +4,57 @@ A prompt is ``[SOS] [V]_1 ... [V]_M [CLASS] . [EOS]``; only the M context vector
 frozen. Options follow the paper: ``n_ctx``, context initialised from words ("a photo of a") or from
 N(0, 0.02), one context shared by all classes (unified) or one per class (CSC), and the class token at
 the end, in the middle or at the front.
+
+Two places where the authors' code and vlcat differ, each selectable so that published configs reproduce:
+
+* **CSC with a word init.** CoOp's code ignores ``CSC`` when ``ctx_init`` is given and trains one shared
+  context. vlcat by default copies the init into one context per class (``learner.csc_with_init=per_class``),
+  because a user who asks for class-specific contexts and a word init means both; ``shared`` is CoOp's.
+* **Counting ``n_ctx`` of a word init.** vlcat makes every *token* of ``ctx_init`` a learnable vector
+  (``learner.ctx_init_length=tokens``: "itap of a" -> 4 vectors: it, ap, of, a). CoOp counts *words*
+  (``n_ctx = len(ctx_init.split(" "))`` = 3) and learns the first 3 token vectors; the remaining init
+  tokens ("a") stay in the prompt as fixed words after the context. ``ctx_init_length=words`` does exactly
+  that (class name at the end only, as in every published config that depends on it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import nn
 
-from vlcat.catalyst.decode import NearestTokenDecoder
 from vlcat.clip import ClipBundle
 from vlcat.errors import ConfigError
-from vlcat.learners.base import PromptLearner, tokenize
+from vlcat.learners.base import TaskSpec, tokenize
+from vlcat.learners.context import MAX_PROMPTS_PER_CALL, ContextLearner
+from vlcat.learners.decode import detokenize
+from vlcat.learners.registry import register_learner
 
 POSITIONS = ("end", "middle", "front")
 
 
-class CoOp(PromptLearner):
+def context_kwargs(cfg: Any) -> dict[str, Any]:
+    """The shared context options of the ``learner`` config node, as keyword arguments of :class:`CoOp`."""
+    return {"n_ctx": cfg.n_ctx, "ctx_init": cfg.ctx_init, "csc": cfg.csc,
+            "class_token_position": cfg.class_token_position, "init_std": cfg.init_std,
+            "fast_text": cfg.fast_text, "csc_with_init": cfg.csc_with_init, "ctx_init_length": cfg.ctx_init_length}
+
+
+@register_learner("coop")
+class CoOp(ContextLearner):
     """Context optimisation; see the module docstring."""
+
+    @classmethod
+    def from_config(cls, cfg: Any, clip: ClipBundle, task: TaskSpec) -> CoOp:
+        return cls(clip, task.classnames, **context_kwargs(cfg))
+
+    @classmethod
+    def check_config(cls, cfg: Any) -> None:
+        if cfg.ctx_init_length == "words" and cfg.ctx_init.strip() and cfg.class_token_position != "end":
+            raise ConfigError("learner.ctx_init_length=words (CoOp's word count) needs "
+                              "learner.class_token_position=end")
 
     def __init__(
         self,
@@ -33,10 +67,19 @@ class CoOp(PromptLearner):
         class_token_position: str = "end",
         init_std: float = 0.02,
         fast_text: bool = True,
+        csc_with_init: str = "per_class",
+        ctx_init_length: str = "tokens",
     ) -> None:
         super().__init__(clip, classnames)
+        self.fixed_text = ""  # init tokens past a word-counted n_ctx (CoOp's count), kept as fixed words
         if class_token_position not in POSITIONS:
             raise ConfigError(f"learner.class_token_position must be one of {POSITIONS}, got '{class_token_position}'")
+        if csc_with_init not in ("per_class", "shared"):
+            raise ConfigError(f"learner.csc_with_init must be per_class or shared, got '{csc_with_init}'")
+        if ctx_init_length not in ("tokens", "words"):
+            raise ConfigError(f"learner.ctx_init_length must be tokens or words, got '{ctx_init_length}'")
+        if csc and ctx_init.strip() and csc_with_init == "shared":
+            csc = False  # CoOp's code: a word init trains one shared context whatever CSC says
         self.class_token_position = class_token_position
         self.csc = csc
         self.fast_text = fast_text
@@ -48,6 +91,12 @@ class CoOp(PromptLearner):
                 ctx_init = ctx_init.strip().replace("_", " ")
                 ids = tokenize(clip, [ctx_init])
                 n_ctx = int(self.encoder.pool_index(ids)[0]) - 1
+                if ctx_init_length == "words":
+                    n_words = len(ctx_init.split())
+                    if class_token_position != "end" and n_words != n_ctx:
+                        raise ConfigError("learner.ctx_init_length=words needs learner.class_token_position=end")
+                    self.fixed_text = detokenize(clip.tokenizer, ids[0, 1 + n_words:1 + n_ctx].tolist())
+                    n_ctx = min(n_ctx, n_words)
                 vectors = embed(ids)[0, 1:1 + n_ctx].float()
                 if csc:
                     vectors = vectors.unsqueeze(0).repeat(n_cls, 1, 1)
@@ -65,7 +114,8 @@ class CoOp(PromptLearner):
         ids = tokenize(clip, [f"{prefix_text} {name}." for name in names])
         pool_idx = self.encoder.pool_index(ids)
         name_lens = self.encoder.pool_index(tokenize(clip, names)) - 1
-        if int((pool_idx - 1 - n_ctx - name_lens).min()) < 1:
+        fixed = len(self.text_token_ids(self.fixed_text)) if self.fixed_text else 0
+        if int((pool_idx - 1 - n_ctx - fixed - name_lens).min()) < 1:
             raise ConfigError(
                 f"prompts do not fit the text context of {clip.context_length} tokens with n_ctx={n_ctx}; "
                 "lower learner.n_ctx"
@@ -77,7 +127,6 @@ class CoOp(PromptLearner):
         self.register_buffer("name_lens", name_lens, persistent=False)
         self.register_buffer("token_prefix", emb[:, :1], persistent=False)  # SOS
         self.register_buffer("token_suffix", emb[:, 1 + n_ctx:], persistent=False)  # CLASS . EOS pad
-        self._decoder: NearestTokenDecoder | None = None
 
     # ----- prompt construction -------------------------------------------------------------------
     def context_per_class(self, ctx: torch.Tensor | None = None) -> torch.Tensor:
@@ -131,17 +180,41 @@ class CoOp(PromptLearner):
     def class_features(self) -> torch.Tensor:
         return self.class_features_for(self.ctx)
 
-    # ----- reading the prompt back ---------------------------------------------------------------
-    def decoder(self, metric: str = "cosine") -> NearestTokenDecoder:
-        if self._decoder is None or self._decoder.metric != metric:
-            self._decoder = NearestTokenDecoder(self.encoder.tower.token_embedding.weight, self.clip.tokenizer,
-                                                metric)
-        return self._decoder
+    def new_classes_error(self) -> str | None:
+        if self.csc:
+            return "a class-specific context (csc=true) cannot be applied to other classes"
+        return None
 
+    # ----- the context protocol ------------------------------------------------------------------
+    def get_context(self) -> torch.Tensor:
+        return self.ctx.detach().clone()
+
+    def set_context(self, context: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.ctx.copy_(context)
+
+    def context_logits(self, contexts: torch.Tensor, features: Sequence[torch.Tensor], *,
+                       batched: bool = True) -> list[torch.Tensor]:
+        outs: list[list[torch.Tensor]] = [[] for _ in features]
+        if batched and contexts.dim() == 3 and not self.csc:
+            step = max(1, MAX_PROMPTS_PER_CALL // max(1, len(self.classnames)))
+            class_feats = [f for i in range(0, contexts.shape[0], step)
+                           for f in self.batched_class_features(contexts[i:i + step])]
+        else:
+            class_feats = [self.class_features_for(c) for c in contexts]
+        for cf in class_feats:
+            for out, feats in zip(outs, features, strict=True):
+                out.append(self.logits(feats, cf.float()))
+        return [torch.stack(o) if o else contexts.new_zeros((0, len(f), len(self.classnames)))
+                for o, f in zip(outs, features, strict=True)]
+
+    # ----- reading the prompt back ---------------------------------------------------------------
     def prompt_text(self) -> str:
         """Nearest-word reading of the context, with the class slot shown as {}."""
         ctx = self.ctx[0] if self.csc else self.ctx
         words = self.decoder().decode(ctx).text
+        if self.fixed_text:
+            words = f"{words} {self.fixed_text}"
         if self.class_token_position == "end":
             return f"{words} {{}}."
         if self.class_token_position == "front":

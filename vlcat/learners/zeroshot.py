@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
 from vlcat.clip import ClipBundle
-from vlcat.learners.base import PromptLearner, tokenize
+from vlcat.errors import ConfigError
+from vlcat.learners.base import PromptLearner, TaskSpec, tokenize
+from vlcat.learners.registry import register_learner
 
 
+@dataclass
+class ZeroShotOptions:
+    templates: str = "single"
+    """'single' (the dataset card's hand-written template) or 'ensemble' (the card's template list)."""
+
+
+@register_learner("zeroshot", options=ZeroShotOptions)
 class ZeroShotCLIP(PromptLearner):
     """Class weights from templates such as "a photo of a {}."; several templates are averaged
-    (CLIP's prompt ensembling: mean of the normalised features of each template)."""
+    (CLIP's prompt ensembling: mean of the normalised features of each template). Nothing trains, so
+    runs need no training images and the LLM catalyst has nothing to act on."""
+
+    trained_by = "none"
+
+    @classmethod
+    def from_config(cls, cfg: Any, clip: ClipBundle, task: TaskSpec) -> ZeroShotCLIP:
+        ensemble = cfg.zeroshot.templates == "ensemble" and task.templates
+        return cls(clip, task.classnames, list(task.templates) if ensemble else [task.template])
+
+    @classmethod
+    def check_config(cls, cfg: Any) -> None:
+        if cfg.zeroshot.templates not in ("single", "ensemble"):
+            raise ConfigError(f"learner.zeroshot.templates={cfg.zeroshot.templates!r} is not one of: single, ensemble")
 
     def __init__(self, clip: ClipBundle, classnames: list[str], templates: list[str]) -> None:
         super().__init__(clip, classnames)

@@ -26,11 +26,11 @@ from vlcat.clip import ClipBundle, coop_train_transform, load_clip
 from vlcat.config import RunConfig, load_config, to_dict, to_yaml
 from vlcat.data import DatasetSplits, load_dataset, sample_fewshot, subsample_classes
 from vlcat.errors import ConfigError, RunError
-from vlcat.learners import build_learner
-from vlcat.learners.base import PromptLearner
-from vlcat.train.checkpoint import atomic_write_text, load_checkpoint
+from vlcat.learners import TaskSpec, build_learner
+from vlcat.learners.base import LearnerStateError, PromptLearner
+from vlcat.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from vlcat.train.evaluate import classification_metrics, predict_logits
-from vlcat.train.features import FeatureCache
+from vlcat.train.features import FeatureCache, SeededImages, autocast_for
 from vlcat.train.trainer import Trainer, TrainerCallback
 
 RECORD = "record.json"
@@ -102,7 +102,8 @@ def load_model(cfg: RunConfig) -> ClipBundle:
 
 
 def make_learner(cfg: RunConfig, clip: ClipBundle, splits: DatasetSplits) -> PromptLearner:
-    return build_learner(cfg.learner, clip, splits.classnames, splits.template, splits.templates)
+    task = TaskSpec(splits.classnames, splits.template, list(splits.templates or []), splits.name)
+    return build_learner(cfg.learner, clip, task)
 
 
 def evaluate_split(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, splits: DatasetSplits,
@@ -110,19 +111,34 @@ def evaluate_split(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, spl
     items = getattr(splits, split)
     if not items:
         return {"accuracy": float("nan"), "macro_f1": float("nan"), "per_class_accuracy": {}, "n": 0}
+    labels = torch.tensor([it.label for it in items])
+    if learner.inputs == "pixels":  # the learner runs the image side: feed it preprocessed images
+        loader = torch.utils.data.DataLoader(SeededImages(items, clip.test_transform),
+                                             batch_size=cfg.train.eval_batch_size,
+                                             num_workers=cfg.data.num_workers)
+        with autocast_for(clip.device, cfg.model.precision):
+            logits = torch.cat([learner.predict(images) for images, _ in loader])
+        return classification_metrics(logits, labels, splits.classnames)
     feats = cache.features(clip, items, clip.test_transform, batch_size=cfg.train.eval_batch_size,
                            num_workers=cfg.data.num_workers, precision=cfg.model.precision,
                            desc=f"encode {split}" if cfg.train.progress else None)
-    labels = torch.tensor([it.label for it in items])
     return classification_metrics(predict_logits(learner, feats), labels, splits.classnames)
+
+
+#: Builders of trainer callbacks from the config, registered by the layers above ``train`` (the LLM
+#: catalyst registers itself as "catalyst" when ``vlcat.catalyst`` is imported; the CLIs and sweeps import
+#: it), so that ``train`` never imports them.
+CALLBACK_BUILDERS: dict[str, Any] = {}
 
 
 def build_callbacks(cfg: RunConfig, run_dir: Path, splits: DatasetSplits) -> list[TrainerCallback]:
     if not cfg.catalyst.enabled:
         return []
-    from vlcat.catalyst import build_catalyst  # imported lazily: plain CoOp needs no LLM code
-
-    return [build_catalyst(cfg, run_dir, splits)]
+    builder = CALLBACK_BUILDERS.get("catalyst")
+    if builder is None:
+        raise ConfigError("catalyst.enabled=true but the catalyst is not loaded; import vlcat.catalyst "
+                          "before run_training (the vlcat CLIs do)")
+    return [builder(cfg, run_dir, splits)]
 
 
 @contextmanager
@@ -186,7 +202,9 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     cache = FeatureCache(cache_dir_of(cfg), enabled=cfg.train.feature_cache)
     history: list[dict[str, Any]] = []
     trainer = None
-    if any(p.requires_grad for p in learner.parameters()):
+    if learner.trained_by == "fit":
+        history = [fit_learner(cfg, clip, learner, splits, cache)]
+    elif learner.trained_by == "gradient":
         trainer = Trainer(cfg, clip, learner, splits.train, run_dir, cache, cbs, val_items=splits.val)
         with stop_on_signals(trainer):
             history = trainer.fit(resume=resume)
@@ -225,10 +243,23 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     return record
 
 
+def fit_learner(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, splits: DatasetSplits,
+                cache: FeatureCache) -> dict[str, Any]:
+    """Learners fitted in one go (``trained_by = "fit"``) on the un-augmented few-shot features."""
+    def feats(items: list) -> tuple[torch.Tensor, torch.Tensor]:
+        x = cache.features(clip, items, clip.test_transform, batch_size=cfg.train.eval_batch_size,
+                           num_workers=cfg.data.num_workers, precision=cfg.model.precision)
+        return x, torch.tensor([it.label for it in items], dtype=torch.long)
+
+    train_x, train_y = feats(splits.train)
+    summary = learner.fit(train_x, train_y, feats(splits.val) if splits.val else None)
+    save_checkpoint(Path(cfg.output_dir) / "checkpoint.pt",
+                    {"format": 1, "epoch": 0, "step": 0, "learner": learner.trainable_state()})
+    return {"type": "fit", **summary}
+
+
 def method_name(cfg: RunConfig) -> str:
-    """The row label of tables: learner plus the catalyst when it ran."""
-    if cfg.learner.name == "zeroshot":
-        return "zeroshot"
+    """The row label of tables: learner plus the catalyst when it ran (only context learners run it)."""
     return f"{cfg.learner.name}+catalyst" if cfg.catalyst.enabled else cfg.learner.name
 
 
@@ -267,13 +298,17 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
     clip = load_model(cfg)
     learner = make_learner(cfg, clip, splits).to(clip.device)
     ckpt = run_dir / "checkpoint.pt"
-    if any(p.requires_grad for p in learner.parameters()):
+    if learner.trained_by != "none":
         if not ckpt.is_file():
             raise RunError(f"{ckpt} is missing; the learned prompt cannot be evaluated")
         state = load_checkpoint(ckpt)["learner"]
-        if cfg.learner.csc and state["ctx"].shape[0] != len(splits.classnames):
-            raise RunError("a class-specific context (csc=true) cannot be applied to other classes")
-        learner.load_trainable_state(state)
+        why = learner.new_classes_error()
+        if why and list(record.get("classnames") or splits.classnames) != list(splits.classnames):
+            raise RunError(why)
+        try:
+            learner.load_trainable_state(state)
+        except LearnerStateError as exc:
+            raise RunError(str(exc)) from None
     cache = FeatureCache(cache_dir_of(cfg), enabled=cfg.train.feature_cache)
     metrics = evaluate_split(cfg, clip, learner, splits, split, cache)
     name = name or f"{splits.name}_{splits.subset}_{split}"

@@ -23,8 +23,7 @@ from vlcat.train.trainer import Trainer, TrainerCallback
 def validation_score(learner: Any, val: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:
     """(accuracy %, cross-entropy) of the learner's current state on validation features and labels."""
     feats, labels = val
-    cf = learner.class_features().float()
-    logits = learner.logits(feats.to(cf.device), cf).float()
+    logits = learner.predict(feats).float()
     labels = labels.to(logits.device)
     acc = float((logits.argmax(-1) == labels).float().mean().item() * 100.0)
     return acc, float(F.cross_entropy(logits, labels).item())

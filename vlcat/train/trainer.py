@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
@@ -62,7 +61,11 @@ class TrainerCallback:
 
 
 class Trainer:
-    """Trains a text-only prompt learner on few-shot images with SGD and CoOp's schedule."""
+    """Trains a prompt learner on few-shot images with SGD and CoOp's schedule.
+
+    The learner decides what a step sees (``learner.inputs``: image features, cached per augmentation
+    view, or preprocessed pixels) and what it minimises (``learner.training_loss`` / ``learner.backward``).
+    """
 
     def __init__(
         self,
@@ -98,7 +101,8 @@ class Trainer:
         self._plain: dict[str, torch.Tensor] = {}
         self._partial: dict[str, list[float]] = {}
         self._ahead: dict[str, Any] | None = None
-        self._live_data = None if cfg.train.feature_cache else SeededImages(
+        self.pixels = learner.inputs == "pixels"
+        self._live_data = None if cfg.train.feature_cache and not self.pixels else SeededImages(
             self.train_items, clip.train_transform, cfg.train.seed)
 
     # ----- data ----------------------------------------------------------------------------------
@@ -137,10 +141,12 @@ class Trainer:
         """Index batches of 0-based ``epoch``: a pure function of (seed, epoch), as the loop draws them."""
         return list(batches(len(self.train_items), self.cfg.optim.batch_size, self.cfg.train.seed, epoch))
 
-    def batch_inputs(self, epoch: int, idx: torch.Tensor, feats: torch.Tensor | None = None) -> torch.Tensor:
-        """Image features of batch ``idx`` in ``epoch`` (``feats``: that epoch's cached features, if any)."""
-        if feats is None and self.cfg.train.feature_cache:
-            feats = self.epoch_features(epoch)
+    def epoch_inputs(self, epoch: int) -> torch.Tensor | None:
+        """This epoch's cached augmented features, or None when batches are computed live (or are pixels)."""
+        return self.epoch_features(epoch) if self.cfg.train.feature_cache and not self.pixels else None
+
+    def batch_inputs(self, epoch: int, idx: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
+        """Inputs of batch ``idx`` in ``epoch``; ``feats`` is :meth:`epoch_inputs` of that epoch."""
         return feats[idx] if feats is not None else self._live_batch(epoch, idx)
 
     def steps_done_ahead(self, epoch: int, steps: int, losses: list[float], accs: list[float]) -> None:
@@ -158,6 +164,8 @@ class Trainer:
         loader = DataLoader(Subset(data, idx.tolist()), batch_size=len(idx), shuffle=False,
                             num_workers=self.cfg.data.num_workers)
         images, _ = next(iter(loader))
+        if self.pixels:  # the learner runs the image side itself
+            return images
         with torch.no_grad(), autocast_for(self.device, self.cfg.model.precision):
             return self.clip.model.encode_image(images.to(self.device)).float()
 
@@ -174,15 +182,15 @@ class Trainer:
         """Forget SGD momentum, e.g. after the catalyst moved the context to a new point."""
         self.optimizer.state.clear()
 
-    def train_step(self, image_features: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    def train_step(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+        """One SGD step on the learner's own loss; ``inputs`` are features or pixels, as it declared."""
         with autocast_for(self.device, self.cfg.model.precision):
-            logits = self.learner.logits(image_features.to(self.device))
-            loss = F.cross_entropy(logits.float(), labels.to(self.device))
+            out = self.learner.training_loss(inputs.to(self.device), labels.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.learner.backward(out)
         self.optimizer.step()
-        acc = (logits.argmax(-1).cpu() == labels).float().mean().item() * 100.0
-        return float(loss.item()), acc
+        acc = (out.logits.detach().argmax(-1).cpu() == labels).float().mean().item() * 100.0
+        return float(out.loss.item()), acc
 
     # ----- checkpoints ---------------------------------------------------------------------------
     def save(self, epoch: int, step: int, partial: dict[str, list[float]] | None = None) -> None:
@@ -243,7 +251,7 @@ class Trainer:
             for epoch in range(start_epoch, max_epoch):
                 self.epoch = epoch
                 lr = self.set_lr(epoch)
-                feats = self.epoch_features(epoch) if cfg.train.feature_cache else None
+                feats = self.epoch_inputs(epoch)
                 losses, accs = [], []
                 if epoch == start_epoch and start_step:
                     losses, accs = list(self._partial.get("losses", [])), list(self._partial.get("accs", []))
