@@ -1,4 +1,11 @@
-"""One LLM stage: score the trajectory, ask the LLM, parse and score its proposals, decide, restart.
+"""One LLM stage: score the trajectory, get proposals (LLM or a control), score them, decide, restart.
+
+The decision is the paper's (``best``/``if_better``: a restart point chosen by its score where it
+starts) or the look-ahead race (``lookahead``, race.py: chosen by where a short gradient look-ahead from
+it leads on the validation split, the current context always competing). With ``lookahead`` a stage
+whose proposer failed (dead server, no usable reply) still races the texts it has (snapshots, template,
+earlier stages' best), exactly as the ``none`` control does: the stage is recorded as failed, training
+goes on.
 
 Everything the stage saw and did goes into one record (written by the callback as
 ``llm_stages/stage_<k>.json``), because the LLM's contribution can only be judged from the full
