@@ -34,9 +34,9 @@ from vlcat.train.run import CALLBACK_BUILDERS
 CALLBACK_BUILDERS["catalyst"] = build_catalyst
 
 __all__ = [
-    "CandidateParser", "CatalystCallback", "DecodedPrompt", "Decision", "Endpoint", "Fitness", "LLMProposer",
-    "LookaheadRace", "NearestTokenDecoder", "NoProposer", "Placement", "RandomProposer", "Start", "PromptScorer", "Reembedder", "ScoredText", "Snapshot", "StageRunner", "TaskInfo", "Trajectory",
-    "apply_context", "build_catalyst", "build_messages", "choose", "clean_text", "connect", "place_tokens",
-    "plot_loss_curve", "reply_cache_dir", "reply_schema", "require_healthy", "salvage", "snapshot_steps",
-    "stage_epochs", "text_token_ids",
+    "CandidateParser", "CatalystCallback", "Decision", "DecodedPrompt", "Endpoint", "Fitness", "LLMProposer",
+    "LookaheadRace", "NearestTokenDecoder", "NoProposer", "Placement", "PromptScorer", "RandomProposer", "Reembedder",
+    "ScoredText", "Snapshot", "StageRunner", "Start", "TaskInfo", "Trajectory", "apply_context", "build_catalyst",
+    "build_messages", "choose", "clean_text", "connect", "place_tokens", "plot_loss_curve", "reply_cache_dir",
+    "reply_schema", "require_healthy", "salvage", "snapshot_steps", "stage_epochs", "text_token_ids",
 ]
