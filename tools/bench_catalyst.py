@@ -1,35 +1,97 @@
-"""Wall time of LLM stages vs gradient epochs in a real CoOp + catalyst run (server start excluded).
+"""The catalyst benchmarks: the paired comparison (``compare``) and the wall-time split of one run (``timing``).
 
-    python tools/bench_catalyst.py                       # vlcat-toy on synth_shapes, local vLLM (reused/started)
-    python tools/bench_catalyst.py --epochs 50 --set llm.base_url=http://127.0.0.1:8000/v1
+    # CoOp vs catalyst (paper mode, look-ahead) and its controls (random, none), paired by seed:
+    python tools/bench_catalyst.py compare                              # all settings, seeds 1-8
+    python tools/bench_catalyst.py compare --settings b2n16 --seeds 1 2 3 4
+    python tools/bench_catalyst.py compare --report-only                # the table of what finished
+    # one CoOp + catalyst run, LLM-stage time against gradient time:
+    python tools/bench_catalyst.py timing --epochs 50 --set llm.base_url=http://127.0.0.1:8000/v1
 
-Prints one JSON object; ``llm_share_of_run`` is the fraction of the run's wall time spent in LLM stages.
+``compare`` is resumable (finished runs are skipped, unfinished ones resumed); it reuses a running local
+vLLM server (a key-protected one via VLCAT_LLM_API_KEY) or starts one, and writes report.md in its folder.
+``timing`` prints one JSON object; ``llm_share_of_run`` is the share of the run's wall time in LLM stages.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
-from vlcat.catalyst.bench import bench_catalyst
 from vlcat.errors import VlcatError
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from vlcat import catalyst_bench as cb
+    from vlcat.synth.dataset import build_synth_dataset
+    from vlcat.train.run import default_cache_dir
+
+    out = Path(args.output_dir)
+    data_root = Path(args.data_root) if args.data_root else default_cache_dir() / "data"
+    extra = [f"data.root={data_root}", *args.set]
+    handle = None
+    if not args.report_only:
+        build_synth_dataset(data_root)
+        needs_llm = any(m in ("paper", "lookahead") for m in args.methods)
+        if needs_llm and not any(s.startswith("llm.base_url=") for s in args.set):
+            from vlcat.llm.model import resolve_model
+            from vlcat.llm.serve import ServerConfig, find_running, start_server
+
+            key = os.environ.get("VLCAT_LLM_API_KEY")
+            handle = find_running(None, api_key=key)
+            if handle is None:
+                resolved = resolve_model(None)
+                handle = start_server(ServerConfig(model=resolved.model, served_name=resolved.served_name,
+                                                   dtype=resolved.dtype))
+            cb.say(f"LLM {handle.served_name} at {handle.url}")
+            extra += [f"llm.base_url={handle.url}", f"llm.model={handle.served_name}"]
+    sweeps = cb.plan(out, args.settings, args.methods, args.seeds, extra)
+    try:
+        if not args.report_only:
+            cb.run(sweeps, on_step=lambda st: cb.say(f"{st.action:8s} {st.run.rel} ({st.seconds:.1f} s)"))
+    finally:
+        if handle is not None and handle.owned:
+            handle.stop()
+    text = cb.report(sweeps)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(text)
+    print(text)
+    return 0
+
+
+def _timing(args: argparse.Namespace) -> int:
+    from vlcat.catalyst.bench import bench_catalyst
+
+    result = bench_catalyst(epochs=args.epochs, shots=args.shots, overrides=args.set, work_dir=args.work_dir)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20, help="optim.max_epoch of the run (default 20)")
-    parser.add_argument("--shots", type=int, default=16, help="images per class (default 16)")
-    parser.add_argument("--work-dir", help="folder for data, caches and the run (default: a temp folder)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="run-config overrides")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    c = sub.add_parser("compare", help="paired benchmark of CoOp, the catalyst's modes and controls")
+    c.add_argument("--settings", nargs="*", default=["b2n16", "fs1", "fs4"])
+    c.add_argument("--methods", nargs="*", default=["coop", "paper", "lookahead", "random", "none"])
+    c.add_argument("--seeds", nargs="*", type=int, default=list(range(1, 9)))
+    c.add_argument("--output-dir", "-o", default="runs/bench_catalyst")
+    c.add_argument("--data-root", help="where the offline dataset is written (default: <cache>/data)")
+    c.add_argument("--report-only", action="store_true", help="print the table of finished runs, train nothing")
+    c.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="run-config overrides for every run")
+    t = sub.add_parser("timing", help="LLM-stage vs gradient wall time of one CoOp + catalyst run")
+    t.add_argument("--epochs", type=int, default=20, help="optim.max_epoch of the run (default 20)")
+    t.add_argument("--shots", type=int, default=16, help="images per class (default 16)")
+    t.add_argument("--work-dir", help="folder for data, caches and the run (default: a temp folder)")
+    t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="run-config overrides")
     args = parser.parse_args(argv)
     try:
-        result = bench_catalyst(epochs=args.epochs, shots=args.shots, overrides=args.set, work_dir=args.work_dir)
+        return _compare(args) if args.mode == "compare" else _timing(args)
     except VlcatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(json.dumps(result, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

@@ -128,6 +128,9 @@ class TrainConfig:
     log_every: int = 10
     progress: bool = True
     eval_splits: list[str] = field(default_factory=lambda: ["test"])
+    select_best_val: bool = False
+    """Keep the trainable state of the epoch with the best few-shot validation accuracy (validation loss
+    breaks ties) instead of the last one; off by default, as in CoOp. Needs a val split."""
 
 
 @dataclass
@@ -170,7 +173,20 @@ class CatalystConfig:
     num_requests: int = 1
     """Completions (n) per stage request."""
     policy: str = "best"
-    """best | if_better."""
+    """best (the paper: restart from the best text) | if_better (only if it beats the current context) |
+    lookahead (race the current context and the best texts over a short gradient look-ahead; see
+    vlcat/catalyst/race.py). Texts are ranked on the few-shot validation split when there is one."""
+    proposer: str = "llm"
+    """Where new texts come from: llm | random (random words and mutated snapshots, the control) | none
+    (only decoded snapshots, the template and earlier stages' best texts)."""
+    meta_prompt: str = "scored_list"
+    """scored_list (the paper's OPRO recipe: scored prompts worst to best, then "write N new ones") |
+    variations (each shown prompt comes with a request for a different one; see metaprompt.py)."""
+    lookahead_steps: int = 0
+    """Gradient steps each finalist of the look-ahead race trains for; they are the first steps of the
+    next epoch (so the winner's steps replace them). 0 = a whole epoch; capped at the steps of an epoch."""
+    race_size: int = 4
+    """Starters of the look-ahead race: the current context plus the race_size - 1 best texts."""
     decode_metric: str = "cosine"
     reset_momentum: bool = True
     length_rule: str = "pad_keep"
@@ -209,7 +225,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "learner.csc_with_init": ("per_class", "shared"),
     "optim.name": ("sgd",),
     "optim.scheduler": ("cosine", "constant"),
-    "catalyst.policy": ("best", "if_better"),
+    "catalyst.policy": ("best", "if_better", "lookahead"),
+    "catalyst.proposer": ("llm", "random", "none"),
+    "catalyst.meta_prompt": ("scored_list", "variations"),
     "catalyst.decode_metric": ("cosine", "l2"),
     "catalyst.length_rule": ("pad_keep", "pad_word"),
 }
@@ -383,6 +401,8 @@ def validate(cfg: RunConfig) -> None:
         (cfg.catalyst.snapshots_per_stage >= 1, "catalyst.snapshots_per_stage must be >= 1"),
         (cfg.catalyst.max_trajectory >= 1, "catalyst.max_trajectory must be >= 1"),
         (cfg.catalyst.num_requests >= 1, "catalyst.num_requests must be >= 1"),
+        (cfg.catalyst.lookahead_steps >= 0, "catalyst.lookahead_steps must be >= 0 (0 = one epoch)"),
+        (cfg.catalyst.race_size >= 1, "catalyst.race_size must be >= 1"),
         (cfg.catalyst.num_class_examples >= 0, "catalyst.num_class_examples must be >= 0"),
         (cfg.catalyst.max_prompt_chars >= 0, "catalyst.max_prompt_chars must be >= 0 (0 = automatic)"),
         (cfg.catalyst.max_prompt_tokens >= 0, "catalyst.max_prompt_tokens must be >= 0 (0 = automatic)"),

@@ -40,3 +40,33 @@ def test_class_examples_are_spread_over_the_list():
     assert sample_classnames(names, 5) == ["c0", "c2", "c4", "c6", "c8"]
     assert sample_classnames(names, 20) == names
     assert sample_classnames(names, 0) == []
+
+
+def test_held_out_scores_are_shown_when_there_is_a_validation_split():
+    task = TaskInfo("coloured shapes", 48, ["red circle"], "end", 4)
+    scored = [ScoredText("a", Fitness(1.0, 50, 60.0, 1.2), "trajectory"),
+              ScoredText("b", Fitness(2.0, 40, 70.0, 1.0), "template")]
+    text = build_messages(task, scored, 4)[1]["content"]
+    assert text.index('"a"') < text.index('"b"')  # worst to best on validation accuracy, not training loss
+    assert "70.0% correct on held-out images" in text and "loss 1.000" not in text
+
+
+def test_variations_never_show_a_prompt_without_asking_for_a_different_one():
+    task = TaskInfo("line drawings of shapes", 48, ["red circle", "blue star"], "end", 4)
+    scored = [ScoredText("mid one", Fitness(1.5, 50, 60.0, 1.1), "trajectory"),
+              ScoredText("best one", Fitness(0.5, 90, 80.0, 0.9), "history"),
+              ScoredText("worst one", Fitness(3.0, 10, 20.0, 2.0), "template")]
+    text = build_messages(task, scored, 3, style="variations")[1]["content"]
+    assert "line drawings of shapes" in text and "exactly 4 words" in text and "followed by the class name" in text
+    best = text.index('"best one"')
+    assert "Do not repeat it" in text[best:best + 120]
+    others = text.index("not to be repeated")
+    assert others < text.index('"mid one"') and others < text.index('"worst one"')
+    assert "Write 3 new and different prompts" in text
+    schema = reply_schema(3, max_words=8, exact_words=4)
+    jsonschema.validate({"prompts": ["a drawing of a"]}, schema)
+    for bad in (["a drawing of"], ["a line drawing of a"]):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"prompts": bad}, schema)
+    with pytest.raises(ValueError):
+        build_messages(task, scored, 3, style="other")

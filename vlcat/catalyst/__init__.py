@@ -2,9 +2,11 @@
 context learner's context vectors, the proposals are scored, and training restarts from the best one.
 
 Modules, one job each: ``schedule`` (when stages run), ``trajectory`` (snapshots), ``fitness`` (batched
-scoring), ``metaprompt`` (what the LLM sees), ``parse`` (what it answered), ``policy`` and ``restart``
-(where training continues), ``endpoint`` (which server), ``stage`` (one LLM stage), ``callback`` (the
-trainer hook) and ``plot`` (the loss curve). The catalyst talks to learners only through the context
+scoring), ``metaprompt`` (what the LLM sees), ``parse`` (what it answered), ``proposers`` (the LLM, or
+the random / no-proposal controls), ``policy`` and ``restart`` (the paper's restart rules), ``race`` (the
+look-ahead race that judges restarts by their outcome on validation), ``endpoint`` (which server),
+``stage`` (one LLM stage), ``callback`` (the trainer hook), ``usable`` (the usable-proposal measurement)
+and ``plot`` (the loss curve). The catalyst talks to learners only through the context
 protocol (:mod:`vlcat.learners.context`); nearest-token decoding and re-embedding live with the learners.
 
 Importing this package registers the catalyst with the run loop (``vlcat.train.run.CALLBACK_BUILDERS``),
@@ -20,6 +22,8 @@ from vlcat.catalyst.metaprompt import ScoredText, TaskInfo, build_messages, repl
 from vlcat.catalyst.parse import CandidateParser, clean_text, salvage
 from vlcat.catalyst.plot import plot_loss_curve
 from vlcat.catalyst.policy import Decision, choose
+from vlcat.catalyst.proposers import LLMProposer, NoProposer, RandomProposer
+from vlcat.catalyst.race import LookaheadRace, Start
 from vlcat.catalyst.restart import Placement, Reembedder, apply_context, place_tokens, text_token_ids
 from vlcat.catalyst.schedule import snapshot_steps, stage_epochs
 from vlcat.catalyst.stage import StageRunner
@@ -30,9 +34,9 @@ from vlcat.train.run import CALLBACK_BUILDERS
 CALLBACK_BUILDERS["catalyst"] = build_catalyst
 
 __all__ = [
-    "CandidateParser", "CatalystCallback", "DecodedPrompt", "Decision", "Endpoint", "Fitness", "NearestTokenDecoder",
-    "Placement", "PromptScorer", "Reembedder", "ScoredText", "Snapshot", "StageRunner", "TaskInfo", "Trajectory",
-    "apply_context", "build_catalyst", "build_messages", "choose", "clean_text", "connect", "place_tokens",
-    "plot_loss_curve", "reply_cache_dir", "reply_schema", "require_healthy", "salvage", "snapshot_steps",
-    "stage_epochs", "text_token_ids",
+    "CandidateParser", "CatalystCallback", "Decision", "DecodedPrompt", "Endpoint", "Fitness", "LLMProposer",
+    "LookaheadRace", "NearestTokenDecoder", "NoProposer", "Placement", "PromptScorer", "RandomProposer", "Reembedder",
+    "ScoredText", "Snapshot", "StageRunner", "Start", "TaskInfo", "Trajectory", "apply_context", "build_catalyst",
+    "build_messages", "choose", "clean_text", "connect", "place_tokens", "plot_loss_curve", "reply_cache_dir",
+    "reply_schema", "require_healthy", "salvage", "snapshot_steps", "stage_epochs", "text_token_ids",
 ]

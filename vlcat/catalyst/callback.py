@@ -15,15 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from vlcat.catalyst.endpoint import Endpoint, connect, require_healthy
-from vlcat.catalyst.fitness import PromptScorer
+from vlcat.catalyst.fitness import Fitness, PromptScorer
 from vlcat.catalyst.metaprompt import TaskInfo, sample_classnames
 from vlcat.catalyst.parse import CandidateParser
+from vlcat.catalyst.proposers import (
+    LLMProposer,
+    NoProposer,
+    ProposalSettings,
+    RandomProposer,
+    vocabulary_words,
+)
 from vlcat.catalyst.schedule import snapshot_steps, stage_bounds, stage_epochs
 from vlcat.catalyst.stage import StageRunner, StageSettings, template_words
 from vlcat.catalyst.trajectory import RunningMean, Snapshot, Trajectory, normalize
 from vlcat.config import RunConfig, validate_learner
 from vlcat.data import DatasetSplits
 from vlcat.errors import ConfigError
+from vlcat.learners.reembed import Reembedder
 from vlcat.rundir import atomic_write_text, finite
 from vlcat.train.trainer import Trainer, TrainerCallback
 
@@ -83,7 +91,10 @@ class CatalystCallback(TrainerCallback):
         learner = trainer.learner
         if not learner.has_context:
             raise ConfigError(f"the LLM catalyst needs a learner with context vectors; '{learner.name}' has none")
-        if self.endpoint is None and self._remaining():
+        if self.c.policy == "lookahead" and not self.has_val:
+            raise ConfigError("catalyst.policy=lookahead selects on the few-shot validation split, and this "
+                              "dataset has none")
+        if self.endpoint is None and self._remaining() and self.c.proposer == "llm":
             t = time.perf_counter()
             self.endpoint = connect(self.cfg.llm, self.reply_cache_dir)
             self.connect_s = time.perf_counter() - t
@@ -101,7 +112,7 @@ class CatalystCallback(TrainerCallback):
         if self._runner is None:
             from vlcat.train.features import autocast_for
 
-            learner, c, llm = trainer.learner, self.c, self.cfg.llm
+            learner, c = trainer.learner, self.c
             val = trainer.plain_features("val") if self.has_val else None
             scorer = PromptScorer(learner, trainer.plain_features("train"), val,
                                   autocast=autocast_for(trainer.device, trainer.cfg.model.precision))
@@ -116,17 +127,29 @@ class CatalystCallback(TrainerCallback):
             task = TaskInfo(self.domain, len(self.classnames), sample_classnames(self.classnames,
                                                                                  c.num_class_examples),
                             position, n_ctx)
-            # Enough for N sensible prompts of n_ctx words (~1.5 tokens a word plus JSON quoting); more only
-            # buys a weak model room to ramble on a CPU server.
-            budget = min(llm.max_tokens, c.num_candidates * (3 * n_ctx // 2 + 6) + 24)
-            settings = StageSettings(policy=c.policy, num_candidates=c.num_candidates, num_requests=c.num_requests,
-                                     temperature=llm.temperature, max_tokens=budget, max_words=max_words,
-                                     reset_momentum=c.reset_momentum, seed=0,
-                                     meta_prompt_size=c.max_trajectory + max(1, c.max_trajectory // 2))
-            endpoint = self.endpoint or Endpoint(None, None, "unavailable", "not connected")
-            self._runner = StageRunner(learner, scorer, reembedder, parser, endpoint, task, settings,
+            settings = StageSettings(policy=c.policy, reset_momentum=c.reset_momentum, seed=0,
+                                     meta_prompt_size=c.max_trajectory + max(1, c.max_trajectory // 2),
+                                     lookahead_steps=c.lookahead_steps, race_size=c.race_size)
+            proposer = self._proposer(learner, task, parser, reembedder, max_words)
+            self._runner = StageRunner(learner, scorer, reembedder, proposer, settings,
                                        decode_metric=c.decode_metric)
         return self._runner
+
+    def _proposer(self, learner: Any, task: TaskInfo, parser: CandidateParser, reembedder: Reembedder,
+                  max_words: int) -> Any:
+        c, llm = self.c, self.cfg.llm
+        if c.proposer == "none":
+            return NoProposer()
+        if c.proposer == "random":
+            words = vocabulary_words(learner.decoder(c.decode_metric), reembedder.token_ids, seed=self.cfg.train.seed)
+            return RandomProposer(words, task.n_ctx, parser, c.num_candidates * c.num_requests)
+        # Enough for N sensible prompts of n_ctx words (~1.5 tokens a word plus JSON quoting); more only
+        # buys a weak model room to ramble on a CPU server.
+        budget = min(llm.max_tokens, c.num_candidates * (3 * task.n_ctx // 2 + 6) + 24)
+        endpoint = self.endpoint or Endpoint(None, None, "unavailable", "not connected")
+        return LLMProposer(endpoint, task, parser, ProposalSettings(
+            num_candidates=c.num_candidates, num_requests=c.num_requests, temperature=llm.temperature,
+            max_tokens=budget, max_words=max_words, meta_prompt=c.meta_prompt))
 
     # ----- trajectory ----------------------------------------------------------------------------
     def on_step_end(self, trainer: Trainer, info: dict[str, Any]) -> None:
@@ -159,10 +182,11 @@ class CatalystCallback(TrainerCallback):
         if self.running.count or not self.trajectory.snapshots or \
                 self.trajectory.snapshots[-1].global_step != trainer.global_step:
             self.take_snapshot(trainer, epoch)  # the stage always sees the point it restarts from
-        if self.endpoint is not None:
-            runner.endpoint = self.endpoint
+        if self.endpoint is not None and isinstance(runner.proposer, LLMProposer):
+            runner.proposer.endpoint = self.endpoint
         runner.settings.seed = self.cfg.train.seed * 1000 + self.stage
-        template = template_words(self.template, runner.task.class_position) if self.c.include_template else None
+        position = trainer.learner.class_token_position
+        template = template_words(self.template, position) if self.c.include_template else None
         record = runner.run(trainer, stage=self.stage + 1, epoch=epoch, snapshots=list(self.trajectory.snapshots),
                             template=template, history=self.history, seen=self.seen)
         record["schedule"] = self.schedule
@@ -176,10 +200,17 @@ class CatalystCallback(TrainerCallback):
             "restarted": dec["restart"], "chosen_text": chosen.get("text") if dec["restart"] else None,
             "chosen_source": chosen.get("source") if dec["restart"] else None,
             "chosen_loss": chosen.get("loss") if dec["restart"] else None,
-            "current_loss": record["current"]["loss"], "n_candidates": len(record["candidates"]),
+            "chosen_val_acc": chosen.get("val_acc") if dec["restart"] else None,
+            "current_loss": record["current"]["loss"], "current_val_acc": record["current"].get("val_acc"),
+            "proposer": record.get("proposer"), "n_candidates": len(record["candidates"]),
             "n_rejected": len(record["rejected"]), "llm_s": record["timings"]["llm_s"],
-            "total_s": record["timings"]["total_s"],
+            "total_s": record["timings"]["total_s"], "race_s": record["timings"].get("race_s", 0.0),
         }
+        race = dec.get("race")
+        if race is not None:
+            line["race"] = {"steps": race["steps"], "gradient_steps": race["gradient_steps"],
+                            "starters": [(st["source"], st["text"]) for st in race["starters"]],
+                            "winner": race["winner"]}
         trainer.log(line)
         self._remember(record)
         self.stages.append({k: v for k, v in line.items() if k != "type"})
@@ -189,8 +220,11 @@ class CatalystCallback(TrainerCallback):
         return record
 
     def _remember(self, record: dict[str, Any]) -> None:
-        scored = [(c["text"], c["loss"]) for c in record["candidates"]]
-        scored += [(r["text"], r["loss"]) for r in record["reference"] if r["source"] == "history"]
+        def key(c: dict[str, Any]) -> tuple[float, float]:
+            return Fitness(c["loss"], c["acc"], c.get("val_acc"), c.get("val_loss")).sort_key()
+
+        scored = [(c["text"], key(c)) for c in record["candidates"]]
+        scored += [(r["text"], key(r)) for r in record["reference"] if r["source"] == "history"]
         keep = max(1, self.c.max_trajectory // 2)
         best, keys = [], set()
         for text, _ in sorted(scored, key=lambda x: x[1]):
@@ -227,6 +261,9 @@ class CatalystCallback(TrainerCallback):
             "restarts": sum(1 for s in self.stages if s["restarted"]),
             "llm_s": sum(s["llm_s"] for s in self.stages),
             "stage_s": sum(s["total_s"] for s in self.stages),
+            "race_s": sum(s.get("race_s", 0.0) for s in self.stages),
+            "proposer": self.c.proposer,
+            "policy": self.c.policy,
             "connect_s": self.connect_s,
             "endpoint": self.endpoint.describe() if self.endpoint is not None else None,
             "per_stage": self.stages,
@@ -239,7 +276,7 @@ def build_catalyst(cfg: RunConfig, run_dir: Path, splits: DatasetSplits) -> Cata
     validate_learner(cfg)  # a learner without a context is a one-line error before anything is touched
     cache = reply_cache_dir(cfg)
     endpoint = None
-    if cfg.llm.required:
+    if cfg.llm.required and cfg.catalyst.proposer == "llm":
         endpoint = connect(cfg.llm, cache)
         try:
             require_healthy(endpoint)

@@ -27,13 +27,23 @@ class Fitness:
     """Top-1 accuracy (%) on the same images."""
     val_acc: float | None = None
     """Top-1 accuracy (%) on the few-shot validation images, when the dataset has a val split."""
+    val_loss: float | None = None
+    """Cross-entropy on the same validation images."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def sort_key(self) -> tuple[float, float]:
-        """Lower is better: loss first, higher accuracy breaks ties."""
+        """Lower is better. Held-out first: validation accuracy, then validation loss, when the dataset has
+        a val split (every choice between texts is a selection, and selecting on the images the context
+        was trained on favours the continuous context that fit them); training loss/accuracy otherwise."""
+        if self.val_acc is not None and self.val_loss is not None:
+            return (-self.val_acc, self.val_loss)
         return (self.loss, -self.acc)
+
+    def beats(self, other: Fitness) -> bool:
+        """Strictly better under ``sort_key``."""
+        return self.sort_key() < other.sort_key()
 
 
 class PromptScorer:
@@ -63,8 +73,12 @@ class PromptScorer:
         for k in range(contexts.shape[0]):
             train_logits = logits[0][k].float()
             loss = float(F.cross_entropy(train_logits, self.train[1]).item())
-            val_acc = self._acc(logits[1][k], self.val[1]) if self.val is not None else None
-            out.append(Fitness(loss, self._acc(train_logits, self.train[1]), val_acc))
+            val_acc = val_loss = None
+            if self.val is not None:
+                val_logits = logits[1][k].float()
+                val_acc = self._acc(val_logits, self.val[1])
+                val_loss = float(F.cross_entropy(val_logits, self.val[1]).item())
+            out.append(Fitness(loss, self._acc(train_logits, self.train[1]), val_acc, val_loss))
         return out
 
     @torch.no_grad()

@@ -1,9 +1,21 @@
 """The meta-prompt: what the LLM is told about the task and the prompts scored so far.
 
-The format follows the optimisation-by-prompting recipe the paper builds on: a task description, then
-the scored prompts sorted from worst to best (so the best sits right before the request, where a small
-model attends most), then the request for N new prompts. The reply format is a JSON schema that the
-server enforces while decoding (vLLM structured outputs) and that the client checks again.
+Two styles (``catalyst.meta_prompt``):
+
+* ``scored_list`` follows the optimisation-by-prompting recipe the paper builds on: a task description,
+  then the scored prompts sorted from worst to best (so the best sits right before the request, where a
+  small model attends most), then the request for N new prompts.
+* ``variations`` is written for small models, which copy what they are shown (55 % of SmolLM2-135M's
+  scored_list proposals repeated a shown prompt): every prompt it shows is framed as something to
+  change ("the best so far ...; other tried prompts ..."), the request asks for prompts that differ in at
+  least one word, it states the domain, where the class name goes and the exact number of words, and
+  the reply schema enforces that word count. Several samples (``num_requests``) at a moderate
+  temperature give the spread; duplicates and class-name leaks are dropped by the parser before scoring.
+  ``tools/probe_proposals.py`` measures the share of usable proposals of both styles.
+
+Scores shown are held-out (few-shot validation) accuracies when the dataset has a val split. The reply
+format is a JSON schema that the server enforces while decoding (vLLM structured outputs) and that the
+client checks again.
 """
 
 from __future__ import annotations
@@ -56,22 +68,34 @@ def position_sentence(position: str, n_ctx: int) -> str:
     return 'The prompt is followed by the class name: "<prompt> <class name>."'
 
 
-def build_messages(task: TaskInfo, scored: Sequence[ScoredText], num_candidates: int) -> list[dict[str, str]]:
-    """Chat messages for one stage; ``scored`` in any order (sorted worst to best here)."""
+def _score(f: Fitness) -> str:
+    if f.val_acc is not None:
+        return f"{f.val_acc:.1f}% correct on held-out images"
+    return f"loss {f.loss:.3f}, accuracy {f.acc:.1f}%"
+
+
+def build_messages(task: TaskInfo, scored: Sequence[ScoredText], num_candidates: int,
+                   style: str = "scored_list") -> list[dict[str, str]]:
+    """Chat messages for one stage; ``scored`` in any order (sorted here)."""
+    if style == "variations":
+        return _variations(task, scored, num_candidates)
+    if style != "scored_list":
+        raise ValueError(f"unknown meta-prompt style '{style}' (use scored_list or variations)")
     examples = ", ".join(task.class_examples)
     more = "." if len(task.class_examples) >= task.num_classes else ", ..."
     lines = [
         f"Task: recognise {task.num_classes} classes of {task.domain}.",
         f"Example class names: {examples}{more}" if examples else "",
         f"A prompt is a short phrase of about {task.n_ctx} words. {position_sentence(task.class_position, task.n_ctx)}",
-        "Each prompt was scored on the training images: lower loss and higher accuracy are better.",
+        ("Each prompt was scored on held-out images: higher accuracy is better."
+         if any(x.fitness.val_acc is not None for x in scored) else
+         "Each prompt was scored on the training images: lower loss and higher accuracy are better."),
         "",
         "Scored prompts, from worst to best:",
     ]
     ordered = sorted(scored, key=lambda s: s.fitness.sort_key(), reverse=True)
     for item in ordered:
-        f = item.fitness
-        lines.append(f'- "{item.text}" (loss {f.loss:.3f}, accuracy {f.acc:.1f}%)')
+        lines.append(f'- "{item.text}" ({_score(item.fitness)})')
     lines += [
         "",
         f"Write {num_candidates} new prompts, each of about {task.n_ctx} words, different from all prompts "
@@ -83,7 +107,32 @@ def build_messages(task: TaskInfo, scored: Sequence[ScoredText], num_candidates:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user.replace("\n\n\n", "\n\n")}]
 
 
-def reply_schema(num_candidates: int, max_words: int | None = None) -> dict[str, Any]:
+def _variations(task: TaskInfo, scored: Sequence[ScoredText], num_candidates: int) -> list[dict[str, str]]:
+    ordered = sorted(scored, key=lambda s: s.fitness.sort_key())
+    n = task.n_ctx
+    examples = ", ".join(task.class_examples[:6])
+    lines = [
+        f"The images show {task.domain}.",
+        f"There are {task.num_classes} classes" + (f", for example: {examples}." if examples else "."),
+        f"A prompt is exactly {n} words. {position_sentence(task.class_position, n)}",
+    ]
+    if ordered:
+        best = ordered[0]
+        lines.append(f'The best prompt so far is "{best.text}" ({_score(best.fitness)}). '
+                     "Do not repeat it: change at least one of its words.")
+        others = [f'"{x.text}"' for x in ordered[1:6]]
+        if others:
+            lines.append("Prompts already tried, also not to be repeated: " + ", ".join(others) + ".")
+    lines += [
+        f"Write {num_candidates} new and different prompts of exactly {n} words that describe such images "
+        "better. Do not write any class name, and no numbering.",
+        'Answer with a JSON object whose "prompts" field is the list of your new prompts.',
+    ]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+
+
+def reply_schema(num_candidates: int, max_words: int | None = None, exact_words: int | None = None
+                 ) -> dict[str, Any]:
     """JSON schema of the reply: an object with 1..N prompt strings.
 
     Each prompt starts with a letter and uses only letters, digits, single spaces and plain punctuation,
@@ -94,7 +143,10 @@ def reply_schema(num_candidates: int, max_words: int | None = None) -> dict[str,
     ``pattern`` and crashes (HTTP 500) on a character repetition bound of ~200; the parser checks the
     character length.
     """
-    words = "*" if max_words is None else f"{{0,{max(0, max_words - 1)}}}"
+    if exact_words is not None:
+        words = f"{{{max(0, exact_words - 1)}}}"
+    else:
+        words = "*" if max_words is None else f"{{0,{max(0, max_words - 1)}}}"
     pattern = f"^[A-Za-z]{WORD_CHARS}{{0,23}}( {WORD_CHARS}{{1,24}}){words}$"
     return {
         "type": "object",

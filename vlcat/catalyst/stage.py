@@ -1,4 +1,11 @@
-"""One LLM stage: score the trajectory, ask the LLM, parse and score its proposals, decide, restart.
+"""One LLM stage: score the trajectory, get proposals (LLM or a control), score them, decide, restart.
+
+The decision is the paper's (``best``/``if_better``: a restart point chosen by its score where it
+starts) or the look-ahead race (``lookahead``, race.py: chosen by where a short gradient look-ahead from
+it leads on the validation split, the current context always competing). With ``lookahead`` a stage
+whose proposer failed (dead server, no usable reply) still races the texts it has (snapshots, template,
+earlier stages' best), exactly as the ``none`` control does: the stage is recorded as failed, training
+goes on.
 
 Everything the stage saw and did goes into one record (written by the callback as
 ``llm_stages/stage_<k>.json``), because the LLM's contribution can only be judged from the full
@@ -9,6 +16,7 @@ Any LLM failure ends the stage with "no restart" and a recorded error; it never 
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,11 +24,11 @@ from typing import Any
 
 import torch
 
-from vlcat.catalyst.endpoint import Endpoint
-from vlcat.catalyst.fitness import PromptScorer
-from vlcat.catalyst.metaprompt import ScoredText, TaskInfo, build_messages, reply_schema
-from vlcat.catalyst.parse import CandidateParser, clean_text
+from vlcat.catalyst.fitness import Fitness, PromptScorer
+from vlcat.catalyst.metaprompt import ScoredText
+from vlcat.catalyst.parse import clean_text
 from vlcat.catalyst.policy import choose
+from vlcat.catalyst.race import LookaheadRace, Start
 from vlcat.catalyst.restart import Placement, Reembedder, apply_context
 from vlcat.catalyst.trajectory import Snapshot, normalize
 from vlcat.learners.context import ContextLearner
@@ -30,15 +38,11 @@ from vlcat.train.checkpoint import rng_state, set_rng_state
 @dataclass
 class StageSettings:
     policy: str
-    num_candidates: int
-    num_requests: int
-    temperature: float
-    max_tokens: int
-    """Completion budget of the request (a reply cut by it is salvaged by the parser)."""
-    max_words: int
     reset_momentum: bool
     seed: int
     meta_prompt_size: int
+    lookahead_steps: int = 0
+    race_size: int = 4
 
 
 @contextlib.contextmanager
@@ -65,14 +69,12 @@ def template_words(template: str, class_position: str) -> str:
 class StageRunner:
     """Holds what does not change between stages (learner, scorer, LLM endpoint, task description)."""
 
-    def __init__(self, learner: ContextLearner, scorer: PromptScorer, reembedder: Reembedder, parser: CandidateParser,
-                 endpoint: Endpoint, task: TaskInfo, settings: StageSettings, decode_metric: str = "cosine") -> None:
+    def __init__(self, learner: ContextLearner, scorer: PromptScorer, reembedder: Reembedder, proposer: Any,
+                 settings: StageSettings, decode_metric: str = "cosine") -> None:
         self.learner = learner
         self.scorer = scorer
         self.reembedder = reembedder
-        self.parser = parser
-        self.endpoint = endpoint
-        self.task = task
+        self.proposer = proposer
         self.settings = settings
         self.decoder = learner.decoder(decode_metric)
 
@@ -125,7 +127,8 @@ class StageRunner:
         timings: dict[str, float] = {}
         record: dict[str, Any] = {
             "type": "llm_stage", "stage": stage, "epoch": epoch, "global_step": trainer.global_step,
-            "status": "failed", "error": None, "endpoint": self.endpoint.describe(), "policy": s.policy,
+            "status": "failed", "error": None, "policy": s.policy,
+            "endpoint": self.proposer.endpoint.describe() if hasattr(self.proposer, "endpoint") else None,
         }
         current_ctx = self.learner.get_context()
 
@@ -157,56 +160,58 @@ class StageRunner:
         record["unscorable"] = skipped
         timings["score_trajectory_s"] = time.perf_counter() - t
 
-        # 2. the meta-prompt: trajectory always, then the best of template/history, bounded
+        # 2. the proposals (LLM, or a control), shown the trajectory always, then the best of the rest
         traj = [x for x in scored if x.source == "trajectory"]
         others = sorted((x for x in scored if x.source != "trajectory"), key=lambda x: x.fitness.sort_key())
         shown = traj + others[: max(0, s.meta_prompt_size - len(traj))]
-        messages = build_messages(self.task, shown, s.num_candidates)
-        schema = reply_schema(s.num_candidates, s.max_words)
-        record["meta_prompt"] = {"messages": messages, "schema": schema}
-
-        # 3. the LLM
         t = time.perf_counter()
-        result, error, note = self._ask(messages, schema, seed=s.seed)
+        props = self.proposer.propose(shown, list(seen) + [x.text for x in scored], seed=s.seed,
+                                      snapshots=[sn.text for sn in snapshots])
         timings["llm_s"] = time.perf_counter() - t
-        record["meta_prompt"]["constrained"] = bool(result is not None and result.request.constrain)
-        record["meta_prompt"]["fallback"] = note
-        if result is not None:
-            record["llm"] = {"model": result.model, "cached": result.cached, "usage": result.usage,
-                             "elapsed_s": result.elapsed_s, "attempts": result.attempts}
-            record["replies"] = [{"index": c.index, "text": c.text, "finish_reason": c.finish_reason,
-                                  "valid": c.ok, "error": c.error} for c in result.choices]
-        else:
-            record["llm"], record["replies"] = None, []
+        record["proposer"] = self.proposer.kind
+        record.update({"meta_prompt": None, "llm": None, "replies": []})
+        record.update(props.record)
+        error = props.error
 
-        # 4. parse and score the proposals
+        # 3. score the proposals
         t = time.perf_counter()
-        candidates: list[ScoredText] = []
-        cand_placements: list[Placement] = []
-        record["candidates"], record["rejected"] = [], []
-        if result is not None:
-            replies = [(c.index, c.data if c.ok else None, c.text) for c in result.choices]
-            parsed = self.parser.parse(replies, seen=list(seen) + [x.text for x in scored])
-            record["rejected"] = [r.to_dict() for r in parsed.rejected]
-            candidates, cand_placements, unscorable = self.score_texts([(c.text, "llm") for c in parsed.accepted],
-                                                                       current_ctx, placed)
-            record["rejected"] += [{"raw": u["text"], "text": u["text"], "reason": u["reason"], "choice": None}
-                                   for u in unscorable]
-            how = {c.text: c for c in parsed.accepted}
-            for cand, plc in zip(candidates, cand_placements, strict=True):
-                src = how[cand.text]
-                record["candidates"].append({"text": cand.text, "raw": src.raw, "choice": src.choice, "how": src.how,
-                                             **cand.fitness.to_dict(), "placement": plc.to_dict()})
-            if error is None and not candidates:
-                error = {"type": "NoValidCandidate",
-                         "message": f"{len(result.choices)} replies gave no usable prompt "
-                                    f"({len(record['rejected'])} rejected)"}
+        record["candidates"], record["rejected"] = [], list(props.rejected)
+        candidates, cand_placements, unscorable = self.score_texts(
+            [(c.text, self.proposer.kind) for c in props.accepted], current_ctx, placed)
+        record["rejected"] += [{"raw": u["text"], "text": u["text"], "reason": u["reason"], "choice": None}
+                               for u in unscorable]
+        how = {c.text: c for c in props.accepted}
+        for cand, plc in zip(candidates, cand_placements, strict=True):
+            src = how[cand.text]
+            record["candidates"].append({"text": cand.text, "raw": src.raw, "choice": src.choice, "how": src.how,
+                                         **cand.fitness.to_dict(), "placement": plc.to_dict()})
+        if error is None and not candidates and self.proposer.kind != "none":
+            error = {"type": "NoValidCandidate",
+                     "message": f"{props.requested} proposals asked for gave no usable prompt "
+                                f"({len(record['rejected'])} rejected)"}
+        record["usable"] = {"requested": props.requested, "accepted": len(candidates),
+                            "rejected": len(record["rejected"])}
         timings["parse_score_s"] = time.perf_counter() - t
         record["error"] = error
 
-        # 5. decision and restart
+        # 4. decision and restart
         t = time.perf_counter()
-        decision = choose(s.policy, candidates, traj, current_fit)
+        if s.policy == "lookahead":
+            dec = self._race(trainer, epoch, current_fit, candidates + [x for x in scored if x.source != "current"])
+            timings["race_s"] = time.perf_counter() - t
+        else:
+            dec = self._paper_rule(trainer, candidates, traj, current_fit, current_ctx)
+        record["decision"] = dec
+        record["status"] = "ok" if error is None else "failed"
+        timings["restart_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - t_start
+        record["timings"] = timings
+        return record
+
+    def _paper_rule(self, trainer: Any, candidates: list[ScoredText], traj: list[ScoredText], current_fit: Fitness,
+                    current_ctx: torch.Tensor) -> dict[str, Any]:
+        """``best`` / ``if_better``: the restart point is chosen on its score where it starts."""
+        decision = choose(self.settings.policy, candidates, traj, current_fit)
         chosen = decision.chosen
         dec: dict[str, Any] = {"restart": decision.restart, "reason": decision.reason,
                                "chosen": None if chosen is None else {"text": chosen.text, "source": chosen.source,
@@ -215,53 +220,45 @@ class StageRunner:
         if decision.restart and chosen is not None:
             plc = self.reembedder.placement(chosen.text)
             apply_context(self.learner, self.reembedder.context(plc, current_ctx))
-            if s.reset_momentum:
+            if self.settings.reset_momentum:
                 trainer.reset_momentum()
                 dec["momentum_reset"] = True
             after = self.decoder.decode(self.display_context())
             dec.update({"placement": plc.to_dict(), "decoded_after": after.text,
                         "decoded_after_ids": after.token_ids,
                         "verified": [after.token_ids[i] for i in plc.slots] == plc.token_ids})
-        record["decision"] = dec
-        record["status"] = "ok" if error is None else "failed"
-        timings["restart_s"] = time.perf_counter() - t
-        timings["total_s"] = time.perf_counter() - t_start
-        record["timings"] = timings
-        return record
+        return dec
 
-    def _ask(self, messages: list[dict[str, str]], schema: dict[str, Any], seed: int
-             ) -> tuple[Any, dict[str, str] | None, str | None]:
-        """The chat completion: (result, None, note) or (None, error, note).
+    def _race(self, trainer: Any, epoch: int, current_fit: Fitness, texts: list[ScoredText]) -> dict[str, Any]:
+        """``lookahead``: race the current context and the best texts (see race.py); commit the winner."""
+        s = self.settings
+        if self.scorer.val is None:
+            raise ValueError("the look-ahead race needs a validation split")
+        current_state = self.learner.trainable_state()
+        current_opt = copy.deepcopy(trainer.optimizer.state_dict())
+        current_ctx = self.learner.get_context()
+        starts = [Start("", "current", current_state, current_opt, current_fit.to_dict())]
+        ranked = sorted(texts, key=lambda x: x.fitness.sort_key())
+        for item in ranked[: max(0, s.race_size - 1)]:
+            apply_context(self.learner, self.reembedder.context(item.text, current_ctx))
+            starts.append(Start(item.text, item.source, self.learner.trainable_state(),
+                                None if s.reset_momentum else current_opt, item.fitness.to_dict()))
+        self.learner.load_trainable_state(current_state)
+        next_epoch = epoch  # 0-based index of the epoch after the one that just ended
+        steps = 0
+        if next_epoch < trainer.cfg.optim.max_epoch:
+            steps = min(s.lookahead_steps or trainer.steps_per_epoch, trainer.steps_per_epoch)
+        result = LookaheadRace(trainer, self.scorer.val).run(starts, epoch=next_epoch, steps=steps)
+        win = result.winner
+        if steps:
+            trainer.steps_done_ahead(next_epoch, steps, win.losses, win.accs)
+        restart = win.start.source != "current"
+        after = self.decoder.decode(self.display_context())
+        return {"restart": restart, "policy": "lookahead", "race": result.record,
+                "reason": (f"{win.start.source} text won the look-ahead race" if restart else
+                           "the current context won the look-ahead race"),
+                "chosen": {"text": win.start.text, "source": win.start.source, **win.start.pre,
+                           "val_acc_after": win.val_acc, "val_loss_after": win.val_loss} if restart else None,
+                "momentum_reset": restart and win.start.optimizer is None,
+                "decoded_after": after.text}
 
-        A server that rejects the schema (HTTP 400) is asked again without the constraint, and not asked
-        with one again; one that fails on it (HTTP 500, e.g. a grammar-compiler crash) is asked again
-        without it for this stage only, since a 500 may also be transient. Unconstrained replies are
-        salvaged by the parser. ``note`` says which fallback happened.
-        """
-        from vlcat.llm.errors import LLMBadRequestError, LLMError, LLMServerError
-
-        ep, s = self.endpoint, self.settings
-        if ep.client is None:
-            return None, {"type": "LLMUnavailable", "message": ep.error or "no LLM endpoint"}, None
-
-        def ask(constrain: bool) -> Any:
-            return ep.client.complete(messages, n=s.num_requests, temperature=s.temperature, seed=seed,
-                                      max_tokens=s.max_tokens, schema=schema, schema_name="prompts",
-                                      constrain=constrain)
-
-        note = None
-        try:
-            if not ep.structured:
-                return ask(False), None, "unconstrained (the server refused structured outputs earlier)"
-            try:
-                return ask(True), None, None
-            except LLMBadRequestError as exc:
-                ep.structured = False
-                note = f"schema refused, asked unconstrained: {exc}"
-            except LLMServerError as exc:
-                note = f"constrained request failed, asked unconstrained: {exc}"
-            return ask(False), None, note
-        except LLMError as exc:
-            return None, {"type": type(exc).__name__, "message": str(exc)}, note
-        except Exception as exc:  # noqa: BLE001 - whatever the transport does, training goes on
-            return None, {"type": type(exc).__name__, "message": " ".join(str(exc).split())[:500]}, note

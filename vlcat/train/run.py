@@ -258,6 +258,10 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     learner = make_learner(cfg, clip, splits).to(clip.device)
     timings["model_s"] = time.perf_counter() - t
     cbs = build_callbacks(cfg, run_dir, splits) if callbacks is None else callbacks
+    if cfg.train.select_best_val:  # last, so that it sees the state any other callback left
+        from vlcat.train.select import BestValidation
+
+        cbs = [*cbs, BestValidation()]
     # Nothing is written before this point, so a bad dataset or model leaves no folder behind.
     with rundir.RunLock(run_dir):
         state = _decide(run_dir, cfg, resume, overwrite)  # again: another process may have written meanwhile

@@ -105,6 +105,7 @@ class Trainer:
         self.timings = {"features_s": 0.0, "steps_s": 0.0, "callbacks_s": 0.0}
         self._plain: dict[str, torch.Tensor] = {}
         self._partial: dict[str, list[float]] = {}
+        self._ahead: dict[str, Any] | None = None
         self.pixels = learner.inputs == "pixels"
         self._live_data = None if cfg.train.feature_cache and not self.pixels else SeededImages(
             self.train_items, clip.train_transform, cfg.train.seed)
@@ -141,6 +142,27 @@ class Trainer:
             )
         labels = torch.tensor([it.label for it in items], dtype=torch.long)
         return self._plain[split], labels
+
+    def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
+        """Index batches of 0-based ``epoch``: a pure function of (seed, epoch), as the loop draws them."""
+        return list(batches(len(self.train_items), self.cfg.optim.batch_size, self.cfg.train.seed, epoch))
+
+    def epoch_inputs(self, epoch: int) -> torch.Tensor | None:
+        """This epoch's cached augmented features, or None when batches are computed live (or are pixels)."""
+        return self.epoch_features(epoch) if self.cfg.train.feature_cache and not self.pixels else None
+
+    def batch_inputs(self, epoch: int, idx: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
+        """Inputs of batch ``idx`` in ``epoch``; ``feats`` is :meth:`epoch_inputs` of that epoch."""
+        return feats[idx] if feats is not None else self._live_batch(epoch, idx)
+
+    def steps_done_ahead(self, epoch: int, steps: int, losses: list[float], accs: list[float]) -> None:
+        """A callback at the end of epoch ``epoch - 1`` already ran the first ``steps`` steps of 0-based
+        ``epoch`` (the catalyst's look-ahead race keeps the winner's steps): the loop continues after them,
+        and the checkpoint written now says so, exactly as after an interruption at that step."""
+        if epoch >= self.cfg.optim.max_epoch or not 0 < steps <= self.steps_per_epoch:
+            raise ValueError(f"cannot skip {steps} steps of epoch {epoch}")
+        self.global_step += steps
+        self._ahead = {"epoch": epoch, "steps": steps, "losses": list(losses), "accs": list(accs)}
 
     def _live_batch(self, epoch: int, idx: torch.Tensor) -> torch.Tensor:
         data = self._live_data
@@ -233,16 +255,15 @@ class Trainer:
             for epoch in range(start_epoch, max_epoch):
                 self.epoch = epoch
                 lr = self.set_lr(epoch)
-                feats = self.epoch_features(epoch) if cfg.train.feature_cache and not self.pixels else None
+                feats = self.epoch_inputs(epoch)
                 losses, accs = [], []
                 if epoch == start_epoch and start_step:
                     losses, accs = list(self._partial.get("losses", [])), list(self._partial.get("accs", []))
                 t0 = time.perf_counter()
-                for step, idx in enumerate(batches(len(self.train_items), cfg.optim.batch_size,
-                                                   cfg.train.seed, epoch)):
+                for step, idx in enumerate(self.epoch_batches(epoch)):
                     if epoch == start_epoch and step < start_step:
                         continue
-                    x = feats[idx] if feats is not None else self._live_batch(epoch, idx)
+                    x = self.batch_inputs(epoch, idx, feats)
                     loss, acc = self.train_step(x, self.labels[idx])
                     if not math.isfinite(loss):
                         kept = ("kept its last good checkpoint" if self.checkpoint_path.exists()
@@ -277,7 +298,14 @@ class Trainer:
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch + 1, summary)
                 self.timings["callbacks_s"] += time.perf_counter() - t1
-                self.save(epoch + 1, 0)
+                ahead, self._ahead = self._ahead, None
+                if ahead is not None:  # the next epoch's first steps are done: continue as after a resume
+                    start_epoch, start_step = ahead["epoch"], ahead["steps"]
+                    self._partial = {"losses": ahead["losses"], "accs": ahead["accs"]}
+                    bar.update(start_step)
+                    self.save(start_epoch, start_step, self._partial)
+                else:
+                    self.save(epoch + 1, 0)
                 if self.stop_requested:
                     raise RunInterrupted(
                         f"interrupted after epoch {epoch + 1}; checkpoint saved in {self.run_dir}; "

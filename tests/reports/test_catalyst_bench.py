@@ -1,0 +1,38 @@
+"""The paired statistics of the catalyst benchmark."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from vlcat.catalyst_bench import RunOutcome, _paired, plan, t_interval
+from vlcat.errors import ConfigError
+
+
+def test_t_interval_matches_the_textbook():
+    mean, lo, hi = t_interval([1.0, 2.0, 3.0, 4.0])
+    # mean 2.5, sd 1.291, t(0.975, 3) = 3.182 -> half width 2.054
+    assert mean == 2.5 and lo == pytest.approx(0.446, abs=1e-3) and hi == pytest.approx(4.554, abs=1e-3)
+    m, lo1, hi1 = t_interval([0.7])
+    assert m == 0.7 and math.isnan(lo1) and math.isnan(hi1)
+
+
+def test_pairs_are_made_by_seed_and_counted():
+    def outs(values):
+        return {s: RunOutcome(s, v, {}, 1.0, 0.0) for s, v in values.items()}
+
+    a = outs({1: 70.0, 2: 71.0, 3: 69.0, 4: 80.0})
+    b = outs({1: 69.0, 2: 71.0, 3: 70.0})  # seed 4 has no pair: left out
+    row = _paired(a, b)
+    assert row.startswith("| +0.00 |") and row.endswith("| 1/1/1 |")
+
+
+def test_the_plan_refuses_unknown_names_and_needs_coop(tmp_path):
+    with pytest.raises(ConfigError):
+        plan(tmp_path, ["b2n99"], ["coop"], [1], [])
+    with pytest.raises(ConfigError):
+        plan(tmp_path, ["b2n16"], ["lookahead"], [1], [])
+    sweeps = plan(tmp_path, ["b2n16", "fs1"], ["coop", "random"], [1, 2], [])
+    assert sweeps["b2n16"].protocol == "base2novel" and sweeps["fs1"].shots == [1]
+    assert "optim.batch_size=8" in sweeps["fs1"].overrides
