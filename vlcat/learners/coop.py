@@ -98,10 +98,7 @@ class CoOp(ContextLearner):
                         raise ConfigError("learner.ctx_init_length=words needs learner.class_token_position=end")
                     self.fixed_text = detokenize(clip.tokenizer, ids[0, 1 + n_words:1 + n_tokens].tolist())
                     n_init = min(n_tokens, n_words)
-                if n_init != n_ctx:  # the saved config must say how many context vectors were trained
-                    unit = "word(s)" if ctx_init_length == "words" else "token(s)"
-                    raise ConfigError(f"learner.ctx_init={ctx_init!r} is {n_init} {unit} but learner.n_ctx={n_ctx}; "
-                                      f"set learner.n_ctx={n_init} (or leave ctx_init empty for random init)")
+                n_ctx = n_init  # the init decides, as in CoOp; a run refuses a config that says otherwise
                 vectors = embed(ids)[0, 1:1 + n_ctx].float()
                 if csc:
                     vectors = vectors.unsqueeze(0).repeat(n_cls, 1, 1)

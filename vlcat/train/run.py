@@ -164,7 +164,13 @@ def load_model(cfg: RunConfig) -> ClipBundle:
 
 def make_learner(cfg: RunConfig, clip: ClipBundle, splits: DatasetSplits) -> PromptLearner:
     task = TaskSpec(splits.classnames, splits.template, list(splits.templates or []), splits.name)
-    return build_learner(cfg.learner, clip, task)
+    learner = build_learner(cfg.learner, clip, task)
+    # A word init decides how many vectors train (as in CoOp); the saved config must say the same number.
+    if learner.has_context and cfg.learner.ctx_init.strip() and learner.n_ctx != cfg.learner.n_ctx:
+        raise ConfigError(f"learner.ctx_init={cfg.learner.ctx_init!r} gives {learner.n_ctx} context vector(s) but "
+                          f"learner.n_ctx={cfg.learner.n_ctx}; set learner.n_ctx={learner.n_ctx} "
+                          "(or leave ctx_init empty for random init)")
+    return learner
 
 
 def evaluate_split(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, splits: DatasetSplits,
