@@ -245,8 +245,10 @@ def fewshot_summary(tables: list[Table]) -> Table | None:
     for t in per_k:
         avg = dict(zip(t.columns, t.rows[-1][1], strict=True))
         rows.append((t.title.rsplit(", ", 1)[-1], [avg.get(m, Cell()) for m in methods]))
-    return Table("Few-shot accuracy (%), average over the tasks per K", "fewshot_average", methods, rows,
-                 ["* averaged over the tasks this method has; per-task numbers in the tables above"])
+    notes = ["per-task numbers (mean ± std over seeds) in the tables above"]
+    if any(c.mark for _, cells in rows for c in cells):
+        notes.insert(0, "marks as in the tables above (* fewer tasks, † fewer seeds)")
+    return Table("Few-shot accuracy (%), average over the tasks per K", "fewshot_average", methods, rows, notes)
 
 
 def suite_markdown(protocol: str, sweep: SweepConfig) -> str:
@@ -266,7 +268,9 @@ def suite_markdown(protocol: str, sweep: SweepConfig) -> str:
         tables += [summary] if summary else []
     else:
         tables = transfer_tables(results)
-    return "\n".join(to_markdown(t) for t in tables)
+    # The summary's rows are shot counts, not datasets: name its first column so.
+    return "\n".join(to_markdown(t).replace("| Dataset |", "| Shots |", 1) if t.slug == "fewshot_average"
+                     else to_markdown(t) for t in tables)
 
 
 def main(argv: list[str] | None = None) -> int:
