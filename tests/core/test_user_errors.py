@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -247,3 +248,11 @@ def test_listing_an_endpoints_models_does_not_need_a_model_name(llm_server):
 
     status = LLMClient(llm_server.url, "", api_key=llm_server.api_key).health(timeout=30)
     assert status.ok and llm_server.served_name in status.models
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path):
+    """`vlcat-fewshot --dry-run | head -1`: the reader leaving early is not an error."""
+    res = subprocess.run(f"{shlex.quote(sys.executable)} tools/fewshot.py --dry-run -o {shlex.quote(str(tmp_path))} "
+                         "| head -1", shell=True, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and res.stdout.count("\n") == 1
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
