@@ -105,6 +105,21 @@ def _card_name(dataset: str) -> str:
     return dataset
 
 
+def _offline_datasets(override: str) -> str:
+    """``datasets=[...]`` with task names turned into their cards, checked before the sweep checks them
+    against every card (so an unknown name is reported as an unknown *offline* task)."""
+    key, sep, value = override.partition("=")
+    if not sep or key.strip() != "datasets":
+        return override
+    names = yaml.safe_load(value)
+    if not isinstance(names, list):
+        return override  # the sweep's own check words the error
+    cards = [_card_name(str(n)) for n in names]
+    for card in cards:
+        task_of(card)
+    return f"datasets=[{', '.join(cards)}]"
+
+
 def check_suite(sweep: SweepConfig, protocol: str) -> None:
     """Every dataset is a world task; every DG target has exactly its source's classes."""
     sweep.datasets = [_card_name(d) for d in sweep.datasets]
@@ -129,7 +144,7 @@ def load_suite(protocol: str, learners: list[str] | None = None, overrides: list
     ``shots=[...]`` picks a subset of the protocol's K and keeps their ``shot_overrides`` (the sweep itself
     would refuse epochs given for a K it no longer runs).
     """
-    overrides = list(overrides or [])
+    overrides = [_offline_datasets(o) for o in (overrides or [])]
     shots = [o for o in overrides if o.split("=", 1)[0].strip() == "shots"]
     sweep = load_sweep(suite_config_path(protocol), [o for o in overrides if o not in shots], run_overrides)
     if shots:
