@@ -56,8 +56,8 @@ class DataConfig:
     """all | base | novel (CoCoOp's base-to-novel split)."""
     strict: bool = True
     """Fail on a missing/corrupt image (true) or skip it and count it in the run record (false)."""
-    on_too_few: str = "error"
-    """error | warn: what to do when a class has fewer than num_shots training images."""
+    on_too_few: str = "warn"
+    """warn (CoOp: keep all images of a class with fewer than num_shots, with a warning) | error."""
     repeat: bool = False
     cache_dir: str | None = None
     """Few-shot splits and image features; default $VLCAT_CACHE or ~/.cache/vlcat."""

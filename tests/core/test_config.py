@@ -28,11 +28,16 @@ def test_extends_and_overrides(tmp_path):
     (["optim.lr=fast"], "bad value for 'optim.lr'"),
     (["optim.lr=-0.1"], "optim.lr must be > 0"),
     (["data.num_shots=0"], "data.num_shots must be >= 1"),
-    (["learner.name=maple"], "learner.name='maple' is not one of: coop, "),
+    (["learner.name=maple"], "learner.name='maple' is not one of: cocoop, coop, kgcoop, linear_probe, "),
     (["learner.zeroshot.templates=ensemble"], "learner.zeroshot.templates is an option of learner 'zeroshot', "
-                                              "but learner.name=coop (known learners: coop, "),
+                                              "but learner.name=coop (known learners: cocoop, coop, "),
     (["learner.name=zeroshot", "catalyst.enabled=true"], "catalyst.enabled=true needs a learner with context"),
     (["learner.nctx=4"], "unknown config key 'learner.nctx'; allowed here: "),
+    (["learner.name=cocoop", "learner.csc=true"], "learner cocoop has one shared context"),
+    (["learner.name=linear_probe", "catalyst.enabled=true"], "'linear_probe' has none"),
+    (["learner.name=kgcoop", "learner.kgcoop.weight=-1"], "learner.kgcoop.weight must be >= 0"),
+    (["learner.name=prograd", "learner.ctx_init=a photo of a"], "use learner.prograd.init=coop"),
+    (["learner.prograd.weight=2"], "learner.prograd.weight is an option of learner 'prograd'"),
     (["catalyst.epochs=[0]"], "outside 1..optim.max_epoch"),
     (["lr"], "must look like key=value"),
 ])

@@ -68,7 +68,7 @@ def test_repeat_equals_coop_reference_and_warn_mode():
     ref_train, ref_val = coop_reference(s.train, s.val, 16, 5, repeat=True)
     assert got.train == ref_train and got.val == ref_val and len(got.train) == 64
     with pytest.warns(UserWarning, match="fewer than 16 train images"):
-        got = sample_fewshot(s, 16, 5, None, on_too_few="warn")
+        got = sample_fewshot(s, 16, 5, None)  # the default, as CoOp: keep all images of a short class
     ref_train, ref_val = coop_reference(s.train, s.val, 16, 5, repeat=False)
     assert got.train == ref_train and got.val == ref_val
     assert len(got.train) == 16 + 9 + 14 + 16
@@ -97,7 +97,7 @@ def test_on_real_tree_matches_reference(data_root, build):
 def test_too_few_is_an_error_naming_class_and_count():
     s = synthetic_splits()
     with pytest.raises(DataError, match=r"class 'c1' \(label 1\) has only 9 train image\(s\)") as e:
-        sample_fewshot(s, 10, 1, None)
+        sample_fewshot(s, 10, 1, None, on_too_few="error")
     assert "\n" not in str(e.value)
 
 

@@ -6,9 +6,10 @@ the training list by label in order of first appearance, takes ``random.sample(i
 then does the same for the validation list with ``min(K, 4)`` shots, continuing the same generator.
 A private ``random.Random(seed)`` gives the same draws without touching global state.
 
-CoOp calls Dassl with ``repeat=True``; here ``repeat`` defaults to False and a short class is an error
-(``on_too_few="error"``), so a silently duplicated image never enters a run. The two agree whenever
-every class has enough images, the usual case for the CoOp benchmarks.
+CoOp calls Dassl's ``generate_fewshot_dataset`` with its default ``repeat=False``, so a class with fewer
+than K images keeps all of them. vlcat's defaults are the same (``repeat=False``, ``on_too_few="warn"``:
+keep them all, with a warning that names the shortest class); ``on_too_few="error"`` refuses such a
+class instead, and ``repeat=True`` draws K with replacement (Dassl's ``random.choices``).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def sample_fewshot(
     cache_dir: str | Path | None,
     *,
     repeat: bool = False,
-    on_too_few: str = "error",
+    on_too_few: str = "warn",
 ) -> DatasetSplits:
     """A copy of ``splits`` with K images per class in train and min(K, 4) in val; test is untouched.
 

@@ -13,6 +13,17 @@ from vlcat.learners.base import PromptLearner, TaskSpec, tokenize
 from vlcat.learners.registry import register_learner
 
 
+def template_features(learner: PromptLearner, template: str, classnames: list[str] | None = None) -> torch.Tensor:
+    """L2-normalised text features ``[C, E]`` of a hand-written template filled with each class name
+    (underscores read as spaces, as CoOp and its successors do), through the learner's frozen encoder."""
+    names = [n.replace("_", " ") for n in (learner.classnames if classnames is None else classnames)]
+    with torch.no_grad():
+        ids = tokenize(learner.clip, [template.format(name) for name in names])
+        emb = learner.encoder.tower.token_embedding(ids)
+        f = learner.encoder(emb, learner.encoder.pool_index(ids)).float()
+    return f / f.norm(dim=-1, keepdim=True)
+
+
 @dataclass
 class ZeroShotOptions:
     templates: str = "single"
@@ -42,14 +53,7 @@ class ZeroShotCLIP(PromptLearner):
         if not templates:
             raise ValueError("zero-shot needs at least one template")
         self.templates = list(templates)
-        with torch.no_grad():
-            feats = []
-            for tpl in self.templates:
-                ids = tokenize(clip, [tpl.format(name) for name in self.classnames])
-                emb = self.encoder.tower.token_embedding(ids)
-                f = self.encoder(emb, self.encoder.pool_index(ids)).float()
-                feats.append(f / f.norm(dim=-1, keepdim=True))
-            weights = torch.stack(feats).mean(0)
+        weights = torch.stack([template_features(self, tpl) for tpl in self.templates]).mean(0)
         self.register_buffer("weights", weights, persistent=False)
 
     def class_features(self) -> torch.Tensor:

@@ -24,8 +24,5 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classname
 
 @torch.no_grad()
 def predict_logits(learner, features: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """Logits for cached features; class weights are computed once for all batches."""
-    class_feats = learner.class_features()
-    out = [learner.logits(features[i:i + batch_size].to(class_feats.device), class_feats).cpu()
-           for i in range(0, len(features), batch_size)]
-    return torch.cat(out) if out else torch.empty(0, len(learner.classnames))
+    """Logits for cached features, as the learner evaluates itself (``PromptLearner.predict``)."""
+    return learner.predict(features, batch_size)

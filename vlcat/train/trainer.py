@@ -96,6 +96,8 @@ class Trainer:
         self.global_step = 0
         self.epoch = 0
         self.stop_requested = False
+        self.last_terms: dict[str, float] = {}
+        """The named terms of the last step's loss (KgCoOp's ``kg``, ProGrad's ``ce``/``kd``), logged with it."""
         self.history: list[dict[str, Any]] = []
         self.timings = {"features_s": 0.0, "steps_s": 0.0, "callbacks_s": 0.0}
         self._plain: dict[str, torch.Tensor] = {}
@@ -189,6 +191,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.learner.backward(out)
         self.optimizer.step()
+        self.last_terms = {k: float(v.detach().item()) for k, v in out.terms.items()}
         acc = (out.logits.detach().argmax(-1).cpu() == labels).float().mean().item() * 100.0
         return float(out.loss.item()), acc
 
@@ -267,7 +270,7 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}", acc=f"{acc:.1f}")
                     info = {"type": "step", "epoch": epoch + 1, "step": step + 1, "global_step": self.global_step,
-                            "lr": lr, "loss": loss, "acc": acc}
+                            "lr": lr, "loss": loss, "acc": acc, **self.last_terms}
                     if self.global_step % max(1, cfg.train.log_every) == 0:
                         self.log(info)
                     for cb in self.callbacks:
