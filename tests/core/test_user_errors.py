@@ -52,7 +52,7 @@ def _variant(tiny_data, tmp_path, name: str, edit) -> Path:
     ({"train.eval_splits": "[tst]"}, "train.eval_splits: 'tst' is not one of: train, val, test"),
     ({"model.name": "vlcat-toy", "model.config": "null", "model.pretrained": "openai"},
      "model.pretrained='openai' would be ignored"),
-    ({"learner.n_ctx": 2, "learner.ctx_init": "'a photo of a'"}, "is 4 token(s) but learner.n_ctx=2"),
+    ({"learner.n_ctx": 2, "learner.ctx_init": "'a photo of a'"}, "gives 4 context vector(s) but learner.n_ctx=2"),
     # found beyond the list: tracebacks from numpy/DataLoader, or silently accepted
     ({"train.seed": -5}, "train.seed must be in 0..2**32-1"),
     ({"data.num_workers": -1}, "data.num_workers must be >= 0"),
