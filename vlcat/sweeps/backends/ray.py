@@ -69,7 +69,7 @@ class RayBackend:
 
     def __init__(self, address: str | None = None, *, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
                  max_retries: int = 3, num_cpus: int | None = None, lock_wait_s: float = 180.0,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, temp_dir: str | None = None) -> None:
         if cpus_per_run <= 0:
             raise ConfigError(f"--cpus-per-run must be > 0, got {cpus_per_run}")
         if gpus_per_run < 0:
@@ -82,6 +82,8 @@ class RayBackend:
         self.max_retries = max_retries
         self.num_cpus = num_cpus
         self.lock_wait_s = lock_wait_s
+        self.temp_dir = temp_dir
+        """Session folder of a local instance (Ray's default: /tmp/ray)."""
         self.env = dict(env or {})
         """Environment variables set in every task (e.g. the sweep's LLM endpoint)."""
         self.parallel = 1
@@ -97,7 +99,8 @@ class RayBackend:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         try:
             if self.address is None:
-                ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+                ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False,
+                         _temp_dir=self.temp_dir)
             else:
                 ray.init(address=self.address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -118,14 +121,15 @@ class RayBackend:
                 ray.shutdown()
 
     def _run(self, ray: Any, runs: list[PlannedRun], on_step: OnStep | None) -> list[StepResult]:
-        remote = ray.remote(_task).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
-                                           max_retries=self.max_retries, retry_exceptions=False)
+        opts = {"num_cpus": self.cpus_per_run, "num_gpus": self.gpus_per_run, "max_retries": self.max_retries,
+                "retry_exceptions": False}
+        remote = ray.remote(_task)
         threads = max(1, int(self.cpus_per_run))
         pending: dict[Any, int] = {}
         submitted: dict[int, float] = {}
         for i, run in enumerate(runs):
             submitted[i] = time.time()
-            pending[remote.options(name=f"vlcat-run:{run.rel}").remote(run, threads, self.lock_wait_s,
+            pending[remote.options(name=f"vlcat-run:{run.rel}", **opts).remote(run, threads, self.lock_wait_s,
                                                                        self.env)] = i
         steps: list[StepResult | None] = [None] * len(runs)
         try:
