@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -48,10 +49,11 @@ def short_tmp() -> str:
     return tempfile.mkdtemp(prefix="vr", dir="/tmp")
 
 
-def b2n_sweep(tmp: Path, env: dict, sweep_file, name: str, **keys):
-    path = sweep_file(tmp / f"{name}.yaml", env, tmp / name, protocol="base2novel", seeds=[1, 2], shots=[1, 2],
+def b2n_sweep(tmp: Path, env: dict, sweep_file, name: str, extra: tuple[str, ...] = (), **keys):
+    keys = {"seeds": [1, 2], "shots": [1, 2], **keys}
+    path = sweep_file(tmp / f"{name}.yaml", env, tmp / name, protocol="base2novel",
                       methods=[{"name": "coop", "overrides": ["learner.name=coop"]}], **keys)
-    return load_sweep(path, run_overrides=[f"data.cache_dir={tmp / (name + '_cache')}"])
+    return load_sweep(path, run_overrides=[f"data.cache_dir={tmp / (name + '_cache')}", *extra])
 
 
 def test_local_ray_sweep_gives_the_sequential_records(tmp_path, tiny_env, sweep_file):
@@ -109,3 +111,131 @@ def test_missing_ray_simulated_absent_gives_one_line_and_exit_2(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "error: --backend ray needs Ray, which is not installed; install it with: pip install -e '.[ray]'"]
     assert not (tmp_path / "out").exists()
+
+
+# ----- a two-node cluster on this machine -----------------------------------------------------------------
+
+def _procs() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process (from /proc)."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        out[int(d.name)] = (ppid, cmd)
+    return out
+
+
+def _tree(roots: set[int]) -> set[int]:
+    """``roots`` and all their descendants."""
+    procs, found = _procs(), set(roots)
+    grew = True
+    while grew:
+        more = {pid for pid, (ppid, _) in procs.items() if ppid in found} - found
+        found |= more
+        grew = bool(more)
+    return found
+
+
+def _kill(pids: set[int]) -> None:
+    import signal
+
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_nodes():
+    """A head node and a second node (1 CPU each) in their own session folder; every process started for
+    them is killed at the end, found by that folder and by parentage (never ``ray stop``, which would stop
+    other users' Ray on this machine too)."""
+    pytest.importorskip("ray")
+    tmp = short_tmp()
+    port, nm_port = _free_port(), _free_port()
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1",
+           "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}
+    common = ["--num-cpus", "1", "--disable-usage-stats"]
+    started: set[int] = set()
+    try:
+        subprocess.run([ray_bin, "start", "--head", "--port", str(port), "--temp-dir", tmp,
+                        "--include-dashboard=false", *common], env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([ray_bin, "start", "--address", f"127.0.0.1:{port}", "--node-manager-port", str(nm_port),
+                        *common], env=env, check=True, capture_output=True, timeout=120)
+        started = {pid for pid, (_, cmd) in _procs().items() if tmp in cmd}
+        second = {pid for pid, (_, cmd) in _procs().items() if "raylet" in cmd
+                  and f"--node_manager_port={nm_port}" in cmd}
+        assert len(second) == 1, "the second node's raylet was not found"
+        yield {"address": f"127.0.0.1:{port}", "second_raylet": second.pop(), "env": env}
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        _kill(_tree(started | {pid for pid, (_, cmd) in _procs().items() if tmp in cmd}))
+
+
+def test_node_killed_mid_run_is_retried_and_resumed_on_a_two_node_cluster(two_nodes, tmp_path, tiny_env, sweep_file,
+                                                                             monkeypatch):
+    import threading
+
+    from vlcat.sweeps.backends.ray import RayBackend
+
+    for key in ("PYTHONPATH", "RAY_AUTH_MODE"):
+        monkeypatch.setenv(key, two_nodes["env"][key])
+    # Long enough (many 1-step epochs, one checkpoint each) to be caught between two checkpoints.
+    long = ["optim.max_epoch=150"]
+    seq, on_ray = (b2n_sweep(tmp_path, tiny_env, sweep_file, name, shots=[2], extra=long) for name in ("seq", "ray"))
+    runs = plan_sweep(on_ray)
+    assert len(runs) == 2
+    result: dict = {}
+
+    def sweep_thread() -> None:
+        try:
+            result["steps"] = run_sweep(on_ray, runs=runs, backend=RayBackend(two_nodes["address"]))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            result["error"] = exc
+
+    thread = threading.Thread(target=sweep_thread, daemon=True)
+    thread.start()
+    victim = None
+    deadline = time.monotonic() + 240
+    while victim is None and thread.is_alive() and time.monotonic() < deadline:
+        node = _tree({two_nodes["second_raylet"]})
+        for run in runs:
+            holder = (run.run_dir / ".vlcat.lock")
+            try:
+                pid = int(holder.read_text().strip() or 0)
+            except (OSError, ValueError):
+                continue
+            if pid in node and (run.run_dir / "checkpoint.pt").is_file() and not (run.run_dir / "record.json").exists():
+                victim = run
+                _kill(node)  # the whole second node: its raylet and every worker on it
+                break
+        time.sleep(0.05)
+    assert victim is not None, "the second node never held a run with a checkpoint"
+    killed_at = [json.loads(line)["global_step"] for line in (victim.run_dir / "metrics.jsonl").read_text().splitlines()
+                 if line.strip().startswith("{")]
+    thread.join(timeout=300)
+    assert not thread.is_alive(), "the sweep did not finish after the node died"
+    assert "error" not in result, result.get("error")
+    by_run = {s.run.rel: s for s in result["steps"]}
+    assert by_run[victim.rel].action == "resumed"  # the retry found the lost attempt's folder and continued it
+    assert killed_at and max(killed_at) > 0  # ...which had trained steps to continue from
+    assert all(s.action in ("trained", "resumed") for s in result["steps"])
+    assert outcome(Path(on_ray.output_dir)) == sequential(seq)
