@@ -11,8 +11,10 @@ import sys
 from typing import Any
 
 from vlcat.errors import ConfigError
+from vlcat.llm.endpoint import ENV_URL
 from vlcat.sweeps.backends import BACKENDS
 from vlcat.sweeps.execute import StepResult, SweepFailed, failure_summary, run_sweep
+from vlcat.sweeps.llm import shared_endpoint
 from vlcat.sweeps.plan import inspect_run, plan_sweep
 from vlcat.sweeps.progress import Progress
 from vlcat.sweeps.schema import load_sweep
@@ -101,7 +103,11 @@ def _sweep_main(argv: list[str] | None, *, prog: str, protocol: str, default_con
                 print(f"{st.state:10s} {run.run_dir}{evals}")
             return 0
         backend = make_backend(args)
-        steps = execute_with_progress(sweep, runs, backend)
+        with shared_endpoint(runs, backend) as env:
+            if env:
+                backend.env.update(env)
+                print(f"LLM endpoint of the sweep's catalyst runs: {env[ENV_URL]}", file=sys.stderr)
+            steps = execute_with_progress(sweep, runs, backend)
         if steps is None:
             return 1
         counts = {a: sum(s.action == a for s in steps) for a in ("trained", "resumed", "skipped")}
