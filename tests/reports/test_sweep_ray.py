@@ -239,3 +239,31 @@ def test_node_killed_mid_run_is_retried_and_resumed_on_a_two_node_cluster(two_no
     assert killed_at and max(killed_at) > 0  # ...which had trained steps to continue from
     assert all(s.action in ("trained", "resumed") for s in result["steps"])
     assert outcome(Path(on_ray.output_dir)) == sequential(seq)
+
+
+@pytest.mark.llm
+def test_catalyst_runs_of_a_ray_sweep_share_the_sweeps_endpoint(llm_server, tmp_path, tiny_env, sweep_file,
+                                                                  monkeypatch, capsys):
+    """No llm.base_url: the sweep decides the endpoint once (here the running server of the state file) and
+    its Ray tasks use that URL, whatever their node's own state file says."""
+    pytest.importorskip("ray")
+    from vlcat.sweeps import base2novel_main
+
+    monkeypatch.setenv("VLCAT_CACHE", str(tmp_path / "vc"))
+    state = tmp_path / "vc" / "llm" / "server.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"url": llm_server.url, "pid": llm_server.pid, "model": llm_server.model,
+                                 "served_name": llm_server.served_name, "auth": True}))
+    cat = ["learner.name=coop", "catalyst.enabled=true", "catalyst.epochs=[1]", "optim.max_epoch=2",
+           "catalyst.num_candidates=4", "llm.max_tokens=96", "llm.max_retries=0", "llm.timeout=120",
+           "llm.start_server=false"]
+    path = sweep_file(tmp_path / "cat.yaml", tiny_env, tmp_path / "cat", protocol="base2novel", seeds=[1, 2],
+                      shots=[1], methods=[{"name": "coop_cat", "overrides": cat}])
+    assert base2novel_main(["-c", str(path), "--backend", "ray"]) == 0, capsys.readouterr().err
+    assert f"LLM endpoint of the sweep's catalyst runs: {llm_server.url}" in capsys.readouterr().err
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "cat").rglob("record.json"))]
+    assert len(records) == 2
+    for rec in records:
+        assert (rec["catalyst"]["endpoint"]["source"], rec["catalyst"]["endpoint"]["url"]) == ("sweep", llm_server.url)
+        assert rec["catalyst"]["succeeded"] + rec["catalyst"]["failed"] == 1
+    assert llm_server.healthy()  # a server the sweep did not start is left running
