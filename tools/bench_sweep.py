@@ -5,7 +5,9 @@ The sweep: the offline suite's base-to-novel protocol (toy CLIP, generated world
 tasks x two seeds = 8 runs, shortened (``--epochs``, small generated datasets). Both backends use the same
 CPU budget: sequential is one process with ``--cpus`` threads; Ray is ``--cpus`` workers with one thread each
 (a local instance started for the sweep). Each backend writes its own sweep folder and its own feature cache,
-so neither reuses the other's work; the datasets are written once before timing.
+so neither reuses the other's work; the datasets are written once before timing. A control, sequential with
+one thread (``sequential_1thread``), separates the thread count's effect from the parallel runs' (on a
+machine shared with other jobs, threads beyond a free core cost more than they give).
 
 Ray's overhead per run is a worker slot's time that was not the run: for each run, the time from the end of
 the previous run on the same worker (or the sweep's start) to the driver receiving its result, minus the
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                           [f"data.root={data}", f"data.cache_dir={work / (name + '_cache')}",
                            f"optim.max_epoch={args.epochs}"])
 
-    seq, on_ray = sweep("sequential"), sweep("ray")
+    seq, on_ray, one = sweep("sequential"), sweep("ray"), sweep("sequential_1thread")
     runs = plan_sweep(seq)
     assert len(runs) == 8, len(runs)
     build_synth_datasets(data, suite_cards(seq), **dict(zip(("n_train_per_class", "n_val_per_class",
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     steps_seq = run_sweep(seq)
     wall_seq = time.perf_counter() - t0
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    steps_one = run_sweep(one)
+    wall_one = time.perf_counter() - t0
     torch.set_num_threads(threads)
 
     backend = RayBackend(num_cpus=args.cpus, cpus_per_run=1, temp_dir=tempfile.mkdtemp(prefix="vr", dir="/tmp"))
@@ -91,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         "runs": len(runs), "epochs": args.epochs, "cpus": args.cpus,
         "sequential_wall_s": round(wall_seq, 2), "ray_wall_s": round(wall_ray, 2),
         "ratio_sequential_over_ray": round(wall_seq / wall_ray, 3),
+        "sequential_1thread_wall_s": round(wall_one, 2),
+        "ratio_sequential_1thread_over_ray": round(wall_one / wall_ray, 3),
         "sequential_run_s_mean": round(statistics.mean(s.seconds for s in steps_seq), 3),
+        "sequential_1thread_run_s_mean": round(statistics.mean(s.seconds for s in steps_one), 3),
         "ray_run_inside_task_s_mean": round(statistics.mean(inside), 3),
         "ray_overhead_per_run_s_mean": round(statistics.mean(overhead), 3),
         "ray_overhead_first_run_per_worker_s_mean": round(statistics.mean(first), 3),
