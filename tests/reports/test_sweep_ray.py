@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,9 +45,19 @@ def sequential(sweep) -> dict:
     return outcome(Path(sweep.output_dir))
 
 
-def short_tmp() -> str:
-    """Ray's session folder must be short (it holds unix sockets, whose paths are limited to ~100 bytes)."""
-    return tempfile.mkdtemp(prefix="vr", dir="/tmp")
+@pytest.fixture
+def short_tmp():
+    """Makes Ray session folders with short paths (they hold unix sockets, whose paths are limited to ~100
+    bytes), and deletes them at the end of the test."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(tempfile.mkdtemp(prefix="vr", dir="/tmp"))
+        return made[-1]
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def b2n_sweep(tmp: Path, env: dict, sweep_file, name: str, extra: tuple[str, ...] = (), **keys):
@@ -56,7 +67,7 @@ def b2n_sweep(tmp: Path, env: dict, sweep_file, name: str, extra: tuple[str, ...
     return load_sweep(path, run_overrides=[f"data.cache_dir={tmp / (name + '_cache')}", *extra])
 
 
-def test_local_ray_sweep_gives_the_sequential_records(tmp_path, tiny_env, sweep_file):
+def test_local_ray_sweep_gives_the_sequential_records(tmp_path, tiny_env, sweep_file, short_tmp):
     ray = pytest.importorskip("ray")
     from vlcat.sweeps.backends.ray import RayBackend
 
@@ -160,7 +171,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def two_nodes():
+def two_nodes(short_tmp):
     """A head node and a second node (1 CPU each) in their own session folder; every process started for
     them is killed at the end, found by that folder and by parentage (never ``ray stop``, which would stop
     other users' Ray on this machine too)."""
