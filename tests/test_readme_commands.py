@@ -34,6 +34,9 @@ EXCLUDED = {
     "make quickstart": "CI runs it as its own job",
     "make test": "CI runs it: it is this test suite",
     ". .venv/bin/activate": "the test already runs in the project venv",
+    "python tools/base2novel.py --backend ray --address auto --gpus-per-run 0.25 --set data.root=/shared/data -o "
+    "/shared/runs/b2n": "needs a Ray cluster with GPUs; tests/reports/test_sweep_ray.py runs sweeps on a local Ray "
+                        "instance and on a two-node cluster on this machine",
 }
 
 # Appended to every command of the tool (later overrides win), so the README's long jobs take seconds.

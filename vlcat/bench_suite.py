@@ -18,6 +18,7 @@ import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -219,7 +220,7 @@ def plan_suite(sweep: SweepConfig) -> SuitePlan:
 
 
 def run_suite(plan: SuitePlan, data_root: Path, *, progress: bool = True,
-              per_class: tuple[int, int, int] | None = None) -> float:
+              per_class: tuple[int, int, int] | None = None, backend: Any = None) -> float:
     """Write the datasets, run (or resume) every run under a progress bar; returns the wall seconds.
 
     ``per_class`` (train, val, test images per class) shrinks the generated datasets, for CI; by default
@@ -244,7 +245,7 @@ def run_suite(plan: SuitePlan, data_root: Path, *, progress: bool = True,
             bar.update(1)
 
     try:
-        run_sweep(plan.sweep, runs=plan.runs, on_step=step)
+        run_sweep(plan.sweep, runs=plan.runs, on_step=step, backend=backend)
     finally:
         bar.close()
     return time.perf_counter() - t0
@@ -294,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from vlcat.cli import _guard
+    from vlcat.sweeps.cli import add_backend_args, make_backend
 
     p = argparse.ArgumentParser(
         prog="bench_offline.py --suite",
@@ -313,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate; run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     p.add_argument("overrides", nargs="*", help="sweep overrides, e.g. seeds=[1] datasets=[synth_shapes]")
+    add_backend_args(p)
     args = p.parse_intermixed_args(argv)  # sweep overrides may come between options
 
     def go() -> int:
@@ -335,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{state:>10}  {run.rel}")
             return 0
         seconds = run_suite(plan, data_root, progress=not args.no_progress,
-                            per_class=tuple(args.data_per_class) if args.data_per_class else None)
+                            per_class=tuple(args.data_per_class) if args.data_per_class else None,
+                            backend=make_backend(args))
         _, _, problems = make_report([sweep.output_dir], str(Path(sweep.output_dir) / "report"))
         for msg in problems:
             print(f"warning: {msg}", file=sys.stderr)

@@ -102,5 +102,5 @@ def _delegate(module: str, func: str) -> Callable[[list[str] | None], int]:
 
 serve_llm_main = _delegate("vlcat.llm.cli", "main")
 report_main = _delegate("vlcat.report_cli", "main")
-base2novel_main = _delegate("vlcat.sweeps", "base2novel_main")
-fewshot_main = _delegate("vlcat.sweeps", "fewshot_main")
+base2novel_main = _delegate("vlcat.sweeps.cli", "base2novel_main")
+fewshot_main = _delegate("vlcat.sweeps.cli", "fewshot_main")

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from vlcat.cli import _guard
+from vlcat.sweeps.cli import add_backend_args
 
 
 def _say(step: str) -> None:
@@ -32,38 +33,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE", dest="run_overrides",
                    help="run-config override for every run (repeatable)")
     p.add_argument("overrides", nargs="*", help="sweep-config overrides, e.g. seeds=[1,2,3]")
+    add_backend_args(p)
     args = p.parse_intermixed_args(argv)  # key=value may come before and after options
 
     def go() -> int:
         from vlcat.llm.model import resolve_model
-        from vlcat.llm.serve import ServerConfig, find_running, start_server
+        from vlcat.llm.serve import ServerConfig, ServerHandle, start_server
         from vlcat.report_cli import make_report
-        from vlcat.sweeps import load_sweep, plan_sweep, run_sweep
+        from vlcat.sweeps import load_sweep, plan_sweep
+        from vlcat.sweeps.cli import execute_with_progress, make_backend
         from vlcat.synth.dataset import build_synth_dataset
         from vlcat.train.run import default_cache_dir
 
         t0 = time.perf_counter()
+        backend = make_backend(args)  # a missing Ray is a one-line error before any work
         extra = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
         data_root = Path(args.data_root) if args.data_root else default_cache_dir() / "data"
         _say(f"1/4 writing the offline dataset under {data_root}")
         build_synth_dataset(data_root)
 
         _say("2/4 LLM server: reusing a running one or starting vLLM (about 1-2 min on a CPU)")
-        handle = None
-        if args.llm_url:
-            from vlcat.llm.serve import ServerHandle
+        from vlcat.llm.endpoint import decide_endpoint
 
-            handle = ServerHandle(url=args.llm_url, model=args.llm_model or "", pid=None, log_path=None,
-                                  served_name=args.llm_model or "")
-        if handle is None:
-            handle = find_running(args.llm_model)
-        if handle is None:
+        def start() -> ServerHandle:
             resolved = resolve_model(args.llm_model)
-            handle = start_server(ServerConfig(model=resolved.model, served_name=resolved.served_name,
-                                               dtype=resolved.dtype))
+            return start_server(ServerConfig(model=resolved.model, served_name=resolved.served_name,
+                                             dtype=resolved.dtype))
+
+        decided = decide_endpoint(args.llm_url, args.llm_model, start=start)
+        handle = decided.handle or ServerHandle(url=decided.url, model=decided.model or "", pid=None,
+                                                log_path=None, served_name=decided.model or "")
+        if decided.source == "started":
             _say(f"    started {handle.served_name} at {handle.url} (log {handle.log_path})")
         else:
-            _say(f"    reusing {handle.served_name} at {handle.url}")
+            _say(f"    using {handle.served_name or 'the server'} at {handle.url} ({decided.source})")
         try:
             run_over = [f"data.root={data_root}", f"llm.base_url={handle.url}", f"llm.model={handle.served_name}",
                         *args.run_overrides]
@@ -71,11 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             runs = plan_sweep(sweep)
             _say(f"3/4 {len(runs)} runs (zero-shot, CoOp, CoOp + catalyst) -> {sweep.output_dir}")
 
-            def show(step) -> None:
-                acc = "" if step.accuracy is None else f"  base test {step.accuracy:.2f}"
-                _say(f"    {step.action:8s} {step.run.rel}{acc}  ({step.seconds:.1f} s)")
-
-            run_sweep(sweep, runs=runs, on_step=show)
+            # The runs are given the one endpoint decided above (llm.base_url), on either backend.
+            if execute_with_progress(sweep, runs, backend, prefix="[quickstart] ") is None:
+                return 1
         finally:
             if handle.owned and not args.keep_server:
                 handle.stop()

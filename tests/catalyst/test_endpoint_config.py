@@ -97,3 +97,18 @@ def test_a_server_started_for_the_run_is_stopped_at_its_end(llm_server, tiny_dat
     assert not probe.models
     assert find_running() is None
     assert llm_server.healthy()
+
+
+def test_the_sweeps_endpoint_is_used_unless_the_run_sets_base_url(closed_url, tmp_path, monkeypatch):
+    """A Ray sweep gives its tasks one endpoint through the environment (vlcat.llm.endpoint decides for all)."""
+    from vlcat.llm.endpoint import ENV_MODEL, ENV_URL, decide_endpoint
+
+    monkeypatch.setenv("VLCAT_CACHE", str(tmp_path))
+    monkeypatch.setenv(ENV_URL, "http://127.0.0.1:9/v1")
+    monkeypatch.setenv(ENV_MODEL, "served")
+    ep = connect(LLMConfig(start_server=False), None)
+    assert (ep.source, ep.url, ep.model) == ("sweep", "http://127.0.0.1:9/v1", "served")
+    ep = connect(LLMConfig(base_url=closed_url, model="mine"), None)
+    assert (ep.source, ep.url, ep.model) == ("config", closed_url, "mine")
+    monkeypatch.delenv(ENV_URL)
+    assert decide_endpoint(None, None).source == "none"  # nothing recorded in the empty state folder

@@ -1,8 +1,8 @@
-"""Which LLM server a run talks to: one place for the "configured, reused or started" decision.
+"""The LLM endpoint of a run: a client for the endpoint :func:`vlcat.llm.endpoint.decide_endpoint` picks.
 
-Order: ``llm.base_url`` when set (the model is ``llm.model`` or the first one the server lists);
-otherwise a healthy local vLLM server recorded in the LLM subsystem's state file (reuse saves the
-~100 s start); otherwise, if ``llm.start_server``, a server started for this run and stopped at its end.
+That function decides for every caller: ``llm.base_url`` when set (the model is ``llm.model`` or the first
+one the server lists); the endpoint of the sweep the run belongs to; a healthy local vLLM server recorded in
+the state file; otherwise, if ``llm.start_server``, a server started for this run and stopped at its end.
 Any failure here is recorded, not raised: an LLM stage without an endpoint is a failed stage and
 training goes on, unless ``llm.required`` asks to fail before training (see ``require_healthy``).
 """
@@ -25,7 +25,7 @@ class Endpoint:
     url: str | None
     model: str | None
     source: str
-    """config | reused | started | unavailable."""
+    """config | sweep | reused | started | unavailable."""
     error: str | None = None
     client: Any = None
     handle: Any = field(default=None, repr=False)
@@ -74,45 +74,41 @@ def _client(url: str, model: str, llm: LLMConfig, cache_dir: Path | None, api_ke
 
 def connect(llm: LLMConfig, cache_dir: Path | None) -> Endpoint:
     """Resolve the endpoint as the module docstring says; never raises for LLM trouble."""
+    from vlcat.llm.endpoint import decide_endpoint
+
     api_key = llm.api_key or os.environ.get("VLCAT_LLM_API_KEY")
     try:
-        if llm.base_url:
-            model = llm.model
-            if not model:
-                probe = _client(llm.base_url, "", llm, None, api_key).health(timeout=min(10.0, llm.timeout))
-                if not probe.models:
-                    return Endpoint(llm.base_url, None, "config", f"cannot list models: {probe.error}")
-                model = probe.models[0]
-            return Endpoint(llm.base_url, model, "config", None, _client(llm.base_url, model, llm, cache_dir, api_key))
-
-        from vlcat.llm.serve import find_running
-
-        handle = find_running(model=llm.model, api_key=api_key)
-        if handle is not None:
-            client = _client(handle.url, handle.served_name, llm, cache_dir, api_key)
-            return Endpoint(handle.url, handle.served_name, "reused", None, client, handle)
-        if not llm.start_server:
+        start = (lambda: start_for(llm, api_key)) if llm.start_server else None
+        decided = decide_endpoint(llm.base_url, llm.model, api_key=api_key, start=start)
+        if decided.source == "none":
             return Endpoint(None, llm.model, "unavailable",
                             "no llm.base_url, no running vLLM server and llm.start_server=false")
-        return _start(llm, cache_dir, api_key)
+        url, model = decided.url, decided.model
+        if not model:
+            probe = _client(url, "", llm, None, api_key).health(timeout=min(10.0, llm.timeout))
+            if not probe.models:
+                return Endpoint(url, None, decided.source, f"cannot list models: {probe.error}")
+            model = probe.models[0]
+        return Endpoint(url, model, decided.source, None, _client(url, model, llm, cache_dir, api_key), decided.handle)
     except (VlcatError, OSError) as exc:
         return Endpoint(llm.base_url, llm.model, "unavailable", f"{type(exc).__name__}: {exc}")
 
 
-def _start(llm: LLMConfig, cache_dir: Path | None, api_key: str | None) -> Endpoint:
+def start_for(llm: LLMConfig, api_key: str | None, host: str = "127.0.0.1") -> Any:
+    """Start the vLLM server ``llm`` asks for (a run's own, or a sweep's shared one on ``host``); it is
+    stopped at this process's exit at the latest."""
     from vlcat.llm.model import has_cuda, resolve_model
     from vlcat.llm.serve import ServerConfig, start_server
 
     resolved = resolve_model(llm.model, python=llm.python)
     handle = start_server(ServerConfig(
         model=resolved.model, served_name=resolved.served_name, dtype=resolved.dtype, python=llm.python,
-        api_key=api_key, startup_timeout=llm.startup_timeout,
+        api_key=api_key, startup_timeout=llm.startup_timeout, host=host,
         gpu_memory_utilization=llm.gpu_memory_utilization if has_cuda() else None,
     ))
     # An interrupted run never reaches on_train_end; the server must not outlive the process anyway.
     atexit.register(lambda: handle.stop() if handle.is_alive() else None)
-    client = _client(handle.url, handle.served_name, llm, cache_dir, api_key)
-    return Endpoint(handle.url, handle.served_name, "started", None, client, handle)
+    return handle
 
 
 def require_healthy(endpoint: Endpoint) -> None:

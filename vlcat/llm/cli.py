@@ -51,21 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from vlcat.llm.endpoint import decide_endpoint
     from vlcat.llm.errors import LLMSetupError
-    from vlcat.llm.serve import check_endpoint, find_running, read_state
+    from vlcat.llm.serve import check_endpoint, read_state
 
-    url, model = args.url, args.served_name or args.model
+    decided = decide_endpoint(args.url, args.served_name or args.model, api_key=args.api_key,
+                              state_path=args.state_file)
+    url, model = decided.url, decided.model
     if url is None:
-        handle = find_running(model=model, api_key=args.api_key, state_path=args.state_file)
-        if handle is None:
-            # Check the recorded server anyway: the precise reason (dead, wrong key, ...) helps more.
-            recorded = read_state(args.state_file)
-            if recorded is None:
-                raise LLMSetupError("no running vLLM server recorded; pass --url or start one with "
-                                    "tools/serve_llm.py")
-            url, model = recorded["url"], model or recorded["served_name"]
-        else:
-            url, model = handle.url, handle.served_name
+        # Check the recorded server anyway: the precise reason (dead, wrong key, ...) helps more.
+        recorded = read_state(args.state_file)
+        if recorded is None:
+            raise LLMSetupError("no running vLLM server recorded; pass --url or start one with "
+                                "tools/serve_llm.py")
+        url, model = recorded["url"], model or recorded["served_name"]
     if model is None:
         from vlcat.llm.client import LLMClient
 

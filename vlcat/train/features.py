@@ -141,10 +141,25 @@ class FeatureCache:
         if cached is not None:
             self.hits += 1
             return cached
-        self.misses += 1
-        feats = encode_images(clip, items, transform, seed=seed, view=view, batch_size=batch_size,
-                              num_workers=num_workers, precision=precision, desc=desc)
-        self.put(key, feats)
+        if not self.enabled:
+            self.misses += 1
+            return encode_images(clip, items, transform, seed=seed, view=view, batch_size=batch_size,
+                                 num_workers=num_workers, precision=precision, desc=desc)
+        # Sweep runs in parallel processes (Ray) ask for the same features: one computes them under a lock
+        # per key, the others wait and read its file instead of encoding the same images again. The file
+        # itself is written atomically, so a reader never sees half of it even without the lock.
+        from filelock import FileLock
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.dir / f".{key}.lock")):
+            cached = self.get(key)
+            if cached is not None:
+                self.hits += 1
+                return cached
+            self.misses += 1
+            feats = encode_images(clip, items, transform, seed=seed, view=view, batch_size=batch_size,
+                                  num_workers=num_workers, precision=precision, desc=desc)
+            self.put(key, feats)
         return feats
 
 
