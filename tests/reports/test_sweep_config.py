@@ -99,3 +99,13 @@ def test_experiment_config_plans(tmp_path):
     runs = plan_sweep(load_sweep("experiments/domain_generalization.yaml", [f"output_dir={tmp_path}"]))
     assert len(runs) == 9
     assert {e.overrides for r in runs for e in r.evals} == {("data.num_shots=-1",)}
+
+
+def test_a_linear_probe_in_base_to_novel_is_planned_without_the_novel_evaluation(tmp_path):
+    """A probe has weights for its training classes only: its row gets Base, and the sweep does not plan
+    an evaluation that could only fail after training."""
+    sweep = load_sweep(write(tmp_path, protocol="base2novel", methods=[
+        {"name": "probe", "overrides": ["learner.name=linear_probe"]}, {"name": "coop"}]), ["output_dir=/sweep"])
+    probe, coop = plan_sweep(sweep)
+    assert probe.config.learner.name == "linear_probe" and probe.evals == []
+    assert [e.subsample for e in coop.evals] == ["novel"]

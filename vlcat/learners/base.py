@@ -8,7 +8,9 @@ A learner declares, as class attributes:
 * ``trained_by``: ``"gradient"`` (the SGD loop of :mod:`vlcat.train.trainer`), ``"fit"`` (fitted once on
   the training features by :meth:`PromptLearner.fit`, e.g. a linear probe) or ``"none"`` (zero-shot);
 * ``has_context``: whether it implements the context protocol of :mod:`vlcat.learners.context` (what
-  the LLM catalyst needs).
+  the LLM catalyst needs);
+* ``scores_new_classes``: whether its trained state can score classes it never saw (false for a linear
+  probe, whose weights exist per training class), so sweeps skip novel-class evaluations it cannot do.
 
 It owns its loss (:meth:`PromptLearner.training_loss`, cross-entropy by default) and its backward pass
 (:meth:`PromptLearner.backward`, where ProGrad projects gradients), and says how it is evaluated
@@ -66,6 +68,7 @@ class PromptLearner(nn.Module):
     inputs: ClassVar[str] = "features"
     trained_by: ClassVar[str] = "gradient"
     has_context: ClassVar[bool] = False
+    scores_new_classes: ClassVar[bool] = True
 
     def __init__(self, clip: ClipBundle, classnames: list[str]) -> None:
         super().__init__()

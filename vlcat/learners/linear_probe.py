@@ -44,6 +44,7 @@ class LinearProbe(PromptLearner):
     """Logistic regression on image features; see the module docstring."""
 
     trained_by = "fit"
+    scores_new_classes = False
 
     @classmethod
     def from_config(cls, cfg: Any, clip: ClipBundle, task: TaskSpec) -> LinearProbe:

@@ -113,10 +113,13 @@ def plan_sweep(sweep: SweepConfig) -> list[PlannedRun]:
     for method in sweep.methods:
         files = list(sweep.base_config) + list(method.configs)
         base_cfg = load_config(files or None, list(sweep.overrides) + list(method.overrides) + subsample)
-        zero_shot = get_learner(base_cfg.learner.name).cls.trained_by == "none"  # needs no training images
+        cls = get_learner(base_cfg.learner.name).cls
+        zero_shot = cls.trained_by == "none"  # needs no training images
         base_node = OmegaConf.structured(base_cfg)
         for dataset in sweep.datasets:
             evals = _plan_evals(sweep, dataset)
+            if not cls.scores_new_classes:  # e.g. a linear probe: its base-to-novel row has Base only
+                evals = [e for e in evals if e.subsample != "novel"]
             for shots in [None] if zero_shot else sweep.shots:
                 extra = list(sweep.shot_overrides.get(shots, [])) if shots is not None else []
                 extra += list(sweep.dataset_overrides.get(dataset, []))
