@@ -426,3 +426,14 @@ def to_yaml(cfg: RunConfig) -> str:
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.structured(cfg))  # type: ignore[return-value]
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config mapping as ``{"optim.lr": 0.002, ...}``, so two configs compare key by key and a
+    difference can be named the way the user would override it."""
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out

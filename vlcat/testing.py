@@ -6,6 +6,8 @@ fixtures without copies.
 
 from __future__ import annotations
 
+from vlcat.train.trainer import TrainerCallback
+
 TINY_CFG = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
@@ -69,3 +71,15 @@ def tiny_overrides(data_root, card, model_file, cache_dir, output_dir, **extra) 
     }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
+
+
+class StopAtStep(TrainerCallback):
+    """Asks the trainer to stop after global step ``step``, as an interruption would: the run leaves a
+    checkpoint and no record, which is what resume tests start from."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, trainer, info) -> None:
+        if trainer.global_step == self.step:
+            trainer.stop_requested = True

@@ -22,7 +22,7 @@ import torch
 from vlcat.catalyst import build_catalyst
 from vlcat.config import load_config
 from vlcat.errors import VlcatError
-from vlcat.testing import tiny_overrides
+from vlcat.testing import StopAtStep, tiny_overrides
 from vlcat.train.checkpoint import load_checkpoint
 from vlcat.train.run import prepare_data, run_training
 from vlcat.train.trainer import RunInterrupted, TrainerCallback
@@ -185,15 +185,6 @@ def test_http_errors_and_useless_replies_are_failures_not_crashes_fake_server(ti
     assert record["catalyst"]["failed"] == 2 and record["catalyst"]["restarts"] == 0
 
 
-class StopAt(TrainerCallback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, trainer, info) -> None:
-        if trainer.global_step == self.step:
-            trainer.stop_requested = True
-
-
 @pytest.mark.llm
 @pytest.mark.slow
 def test_resume_after_a_kill_ends_with_the_same_numbers(llm_server, tiny_data, tiny_model_file, tmp_path):
@@ -202,7 +193,7 @@ def test_resume_after_a_kill_ends_with_the_same_numbers(llm_server, tiny_data, t
     _, full = _run_with(_cfg(tiny_data, tiny_model_file, tmp_path, "full", **over))
     cfg = _cfg(tiny_data, tiny_model_file, tmp_path, "killed", **over)
     with pytest.raises(RunInterrupted):
-        _run_with(cfg, StopAt(6))  # mid-way through the second stage's trajectory
+        _run_with(cfg, StopAtStep(6))  # mid-way through the second stage's trajectory
     _, resumed = _run_with(cfg, resume=True)
     a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["learner"]["ctx"]
     b = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["learner"]["ctx"]

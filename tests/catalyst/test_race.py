@@ -19,10 +19,10 @@ from vlcat.catalyst.parse import Candidate
 from vlcat.catalyst.proposers import Proposals
 from vlcat.catalyst.race import rung_targets
 from vlcat.config import load_config
-from vlcat.testing import tiny_overrides
+from vlcat.testing import StopAtStep, tiny_overrides
 from vlcat.train.features import FeatureCache
 from vlcat.train.run import load_model, make_learner, prepare_data, run_training, seed_everything
-from vlcat.train.trainer import RunInterrupted, Trainer, TrainerCallback
+from vlcat.train.trainer import RunInterrupted, Trainer
 
 TEXTS = ["bright shiny", "a close up", "sharp picture of a"]
 """Texts whose re-embedded contexts predict differently from each other, the template and the start
@@ -212,15 +212,6 @@ def test_a_race_the_current_context_always_wins_is_plain_coop_bitwise(tiny_data,
     assert stage["decision"]["race"]["winner"]["source"] == "current"
 
 
-class StopAt(TrainerCallback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, trainer, info) -> None:
-        if trainer.global_step == self.step:
-            trainer.stop_requested = True
-
-
 @pytest.mark.parametrize("stop", [7, 11])
 def test_resume_after_a_raced_stage_is_exact(tiny_data, tiny_model_file, tmp_path, stop):
     """The random control (no LLM) restarts deterministically; a run stopped after the first race (in the
@@ -234,7 +225,7 @@ def test_resume_after_a_raced_stage_is_exact(tiny_data, tiny_model_file, tmp_pat
     cfg = _cfg(tiny_data, tiny_model_file, tmp_path, "killed", **over)
     cat = build_catalyst(cfg, Path(cfg.output_dir), prepare_data(cfg))
     with pytest.raises(RunInterrupted):
-        run_training(cfg, callbacks=[cat, StopAt(stop)])
+        run_training(cfg, callbacks=[cat, StopAtStep(stop)])
     resumed = run_training(cfg, resume=True)
     assert torch.equal(_ctx(tmp_path / "full"), _ctx(tmp_path / "killed"))
     assert full["metrics"] == resumed["metrics"]

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vlcat import rundir
-from vlcat.config import RunConfig, load_config, parse_overrides, validate
+from vlcat.config import RunConfig, flatten, load_config, parse_overrides, validate
 from vlcat.errors import ConfigError, RunError
 from vlcat.learners import get_learner
 from vlcat.sweeps.schema import ALL_SHOTS, EvalTarget, SweepConfig
@@ -149,13 +149,6 @@ def plan_sweep(sweep: SweepConfig) -> list[PlannedRun]:
 
 # ----- state of a run folder ----------------------------------------------------------------------------
 
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
 
 
 def _normalized(saved: dict[str, Any]) -> dict[str, Any] | None:
@@ -183,7 +176,7 @@ def config_differences(saved: Any, cfg: RunConfig) -> list[str]:
     if norm is None:
         return ["config: does not fit the current schema"]
     norm.pop("output_dir", None)
-    a, b = _flatten(norm), _flatten(want)
+    a, b = flatten(norm), flatten(want)
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 

@@ -24,7 +24,7 @@ import torch
 import vlcat
 from vlcat import rundir
 from vlcat.clip import ClipBundle, coop_train_transform, load_clip
-from vlcat.config import RunConfig, load_config, to_dict, to_yaml
+from vlcat.config import RunConfig, flatten, load_config, to_dict, to_yaml
 from vlcat.data import DatasetSplits, load_dataset, sample_fewshot, subsample_classes
 from vlcat.data.images import find_undecodable
 from vlcat.errors import ConfigError, DataError, RunError
@@ -97,18 +97,11 @@ RESUME_FREE = frozenset({"output_dir", "train.progress", "data.num_workers", "da
 
 def config_changes(saved: RunConfig, cfg: RunConfig) -> list[str]:
     """``key: saved -> wanted`` for each differing key that matters for the results (not ``RESUME_FREE``)."""
-    a, b = _flat(to_dict(saved)), _flat(to_dict(cfg))
+    a, b = flatten(to_dict(saved)), flatten(to_dict(cfg))
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
             if k not in RESUME_FREE and a.get(k) != b.get(k)]
 
 
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
 
 
 def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
