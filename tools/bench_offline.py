@@ -10,7 +10,7 @@ configs/experiments/offline/) for a learner list, printing the papers' table per
     python tools/bench_offline.py --suite base2novel                # Base/Novel/HM, zero-shot and CoOp
     python tools/bench_offline.py --suite fewshot -l zeroshot -l coop -l cocoop   # K = 1, 2, 4, 8, 16
     python tools/bench_offline.py --suite dg                        # source and four shifted targets
-    python tools/bench_offline.py --suite cross_dataset -l "coop8=coop learner.n_ctx=8"
+    python tools/bench_offline.py --suite cross_dataset -l "drawing=coop 'learner.ctx_init=a drawing of a'"
     python tools/bench_offline.py --suite base2novel seeds=[1] --dry-run   # plan and time estimate only
 """
 
