@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = Endpoint(url, model, "reused", client=client)
     max_words = 2 * n_ctx
     parser = CandidateParser(max_chars=12 * n_ctx + 24, max_tokens=max_words,
-                             count_tokens=lambda t: len(text_token_ids(tokenizer, t)), classnames=splits.classnames)
+                             count_tokens=lambda t: len(text_token_ids(tokenizer, t)), classnames=splits.classnames,
+                             allowed_words=[splits.template])
     task = TaskInfo(splits.domain or splits.name, len(splits.classnames),
                     sample_classnames(splits.classnames, 10), "end", n_ctx)
     shown = shown_from_run(Path(args.run_dir)) if args.run_dir else default_shown()

@@ -15,7 +15,9 @@ Every (setting, method, seed) is a run folder of a sweep, so the benchmark is re
 finished and resumes what did not. The report pairs each method with CoOp *on the same seed* (same
 few-shot split, same initialisation, same batches), so the seed-to-seed spread of the split cancels:
 mean difference, a t-based 95 % interval, and wins/ties/losses. It also prints the LLM-stage share of wall
-time and, from the stage logs, the usable-proposal share, how often a text won the race and from where.
+time (what the stages cost beyond plain training: their time less the look-ahead steps training keeps;
+in brackets the LLM requests' part of it) and, from the stage logs, the usable-proposal share, how often a
+text won the race and from where.
 Nothing here is tuned on the test split: the settings above were fixed before the first run.
 """
 
@@ -88,6 +90,8 @@ class RunOutcome:
     parts: dict[str, float]
     total_s: float
     stage_s: float
+    """What the LLM stages cost beyond plain training (their wall time less the kept look-ahead steps)."""
+    llm_s: float = 0.0
     requested: int = 0
     accepted: int = 0
     stages: int = 0
@@ -113,7 +117,7 @@ def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
         metric = acc
     cat = rec.get("catalyst") or {}
     out = RunOutcome(int(rec["seed"]), float(metric), parts, float(rec["timings"]["total_s"]),
-                     float(cat.get("stage_s", 0.0)))
+                     float(cat.get("overhead_s", cat.get("stage_s", 0.0))), float(cat.get("llm_s", 0.0)))
     for path in sorted((run_dir / "llm_stages").glob("stage_*.json")):
         st = json.loads(path.read_text())
         out.stages += 1
@@ -175,7 +179,8 @@ def report(sweeps: dict[str, SweepConfig]) -> str:
         metric = "HM" if protocol == "base2novel" else "Acc"
         head = ("| method | n | Base | Novel | HM |" if protocol == "base2novel" else "| method | n | Acc |")
         lines += [f"### {name} (synth_shapes, {protocol}, {sweep.shots[0]} shots)", "",
-                  head + f" Δ{metric} vs CoOp (paired) | 95 % CI | W/T/L | LLM-stage share | usable | "
+                  head + f" Δ{metric} vs CoOp (paired) | 95 % CI | W/T/L | LLM-stage share "
+                         "(requests) | usable | "
                          "restarts / stages | winners |",
                   "|" + "---|" * (head.count("|") - 1 + 7)]
         for m in [x.name for x in sweep.methods]:
@@ -187,14 +192,16 @@ def report(sweeps: dict[str, SweepConfig]) -> str:
                 cols = " | ".join(_mean_std([o.parts[k] for o in vals]) for k in ("base", "novel", "hm"))
             else:
                 cols = _mean_std([o.parts["acc"] for o in vals])
-            share = sum(o.stage_s for o in vals) / max(1e-9, sum(o.total_s for o in vals))
+            total = max(1e-9, sum(o.total_s for o in vals))
+            share, llm_share = sum(o.stage_s for o in vals) / total, sum(o.llm_s for o in vals) / total
             req, acc = sum(o.requested for o in vals), sum(o.accepted for o in vals)
             usable = f"{acc}/{req} ({100 * acc / req:.0f} %)" if req else "–"
             stages, restarts = sum(o.stages for o in vals), sum(o.restarts for o in vals)
             winners = sum((o.winners for o in vals), Counter())
             win_txt = ", ".join(f"{k} {v}" for k, v in winners.most_common()) or "–"
             paired = _paired(outs, coop) if m != "coop" else "| – | – | – |"
-            lines.append(f"| {m} | {len(vals)} | {cols} {paired} {100 * share:.1f} % | {usable} | "
+            lines.append(f"| {m} | {len(vals)} | {cols} {paired} {100 * share:.1f} % ({100 * llm_share:.1f} %) | "
+                         f"{usable} | "
                          f"{restarts} / {stages} | {win_txt} |")
         for a, b in (("lookahead", "random"), ("lookahead", "none"), ("random", "none")):
             if a in by_method and b in by_method:

@@ -187,6 +187,10 @@ class CatalystConfig:
     next epoch (so the winner's steps replace them). 0 = a whole epoch; capped at the steps of an epoch."""
     race_size: int = 4
     """Starters of the look-ahead race: the current context plus the race_size - 1 best texts."""
+    switch_z: float = 1.645
+    """How sure the validation split must be before a text replaces the current context in the race:
+    McNemar's paired statistic over the validation images must reach this (1.645 = one-sided 5 %;
+    0 = any gain in validation accuracy). See vlcat/catalyst/race.py."""
     decode_metric: str = "cosine"
     reset_momentum: bool = True
     length_rule: str = "pad_keep"
@@ -403,6 +407,7 @@ def validate(cfg: RunConfig) -> None:
         (cfg.catalyst.num_requests >= 1, "catalyst.num_requests must be >= 1"),
         (cfg.catalyst.lookahead_steps >= 0, "catalyst.lookahead_steps must be >= 0 (0 = one epoch)"),
         (cfg.catalyst.race_size >= 1, "catalyst.race_size must be >= 1"),
+        (cfg.catalyst.switch_z >= 0, "catalyst.switch_z must be >= 0 (0 = any validation gain switches)"),
         (cfg.catalyst.num_class_examples >= 0, "catalyst.num_class_examples must be >= 0"),
         (cfg.catalyst.max_prompt_chars >= 0, "catalyst.max_prompt_chars must be >= 0 (0 = automatic)"),
         (cfg.catalyst.max_prompt_tokens >= 0, "catalyst.max_prompt_tokens must be >= 0 (0 = automatic)"),

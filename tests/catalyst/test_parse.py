@@ -97,3 +97,17 @@ def test_plain_lines_are_salvaged():
 def test_a_reply_with_nothing_in_it_is_reported():
     res = _parser().parse([(0, None, "")])
     assert not res.accepted and res.rejected[0].reason == "no prompts found in the reply"
+
+
+def test_a_single_word_of_a_class_name_is_a_leak_but_function_and_template_words_are_not():
+    """"a photo of the star" before "red circle" pulls every class towards stars."""
+    parser = _parser(max_chars=60, classnames=["red circle", "blue star", "photo booth", "man of war"],
+                     allowed_words=["a photo of a {}."])
+    items = ["a photo of the star", "bright Red outline", "a photo of a", "a drawing of war", "sketch of an outline",
+             "a star-shaped thing"]
+    res = parser.parse([(0, {"prompts": items}, "")])
+    assert [c.text for c in res.accepted] == ["a photo of a", "sketch of an outline"]
+    assert [r.reason for r in res.rejected] == ["contains a word of a class name ('star')",
+                                                "contains a word of a class name ('red')",
+                                                "contains a word of a class name ('war')",
+                                                "contains a word of a class name ('star')"]

@@ -17,7 +17,7 @@ import torch
 from vlcat.catalyst.callback import CatalystCallback
 from vlcat.catalyst.parse import Candidate
 from vlcat.catalyst.proposers import Proposals
-from vlcat.catalyst.race import rung_targets
+from vlcat.catalyst.race import rung_targets, switch_test
 from vlcat.config import load_config
 from vlcat.testing import StopAtStep, tiny_overrides
 from vlcat.train.features import FeatureCache
@@ -110,6 +110,45 @@ def test_rung_targets_halve_the_field():
     assert rung_targets(5, 12) == [1, 3, 6]
     assert rung_targets(4, 1) == [1, 1]
     assert rung_targets(4, 0) == [0, 0]
+
+
+def test_switch_test_is_mcnemars_paired_statistic():
+    t = torch.tensor
+    # b = 4 images only the text gets right, c = 0: z = 4 / 2 = 2
+    assert switch_test(t([1, 1, 1, 1, 1, 0], dtype=torch.bool), t([0, 0, 0, 0, 1, 0], dtype=torch.bool), 1.645) == {
+        "b": 4, "c": 0, "z": 2.0, "threshold": 1.645, "switch": True}
+    # b = 3, c = 1: z = 1 < 1.645 keeps the incumbent; a zero threshold switches on any gain
+    text, inc = t([1, 1, 1, 0, 1], dtype=torch.bool), t([0, 0, 0, 1, 1], dtype=torch.bool)
+    assert switch_test(text, inc, 1.645)["switch"] is False
+    assert switch_test(text, inc, 0.0)["switch"] is True
+    # no discordant image, or a loss: never a switch, whatever the threshold
+    assert switch_test(inc, inc, 0.0)["switch"] is False
+    assert switch_test(inc, text, 0.0)["switch"] is False
+
+
+def test_the_incumbent_runs_every_rung_and_an_insignificant_gain_keeps_it(tiny_data, tiny_model_file, tmp_path):
+    """The text the validation labels favour is better, but not by enough for an impossible threshold: the
+    current context keeps its place, having run the whole look-ahead although it was last at the rungs."""
+    s = Setup(tiny_data, tiny_model_file, tmp_path, **{"catalyst.switch_z": 1e6})
+    target = s.text_ctx(TEXTS[1])
+    s.distinct(TEXTS[1])
+    s.label_val_by(target)
+    before = s.trainer.global_step
+    rec = s.stage(StubProposer(TEXTS))
+    race = rec["decision"]["race"]
+    assert rec["decision"]["restart"] is False and race["winner"]["source"] == "current"
+    inc = race["starters"][0]
+    assert inc["source"] == "current" and inc["eliminated_at"] is None
+    assert [r["steps"] for r in inc["rungs"]] == [*race["rungs"], race["steps"]]
+    assert race["rungs"] == rung_targets(3, race["steps"])
+    test = race["switch_test"]
+    assert test["text"] == TEXTS[1] and test["b"] > test["c"] and test["switch"] is False
+    assert "not significant" in rec["decision"]["reason"]
+    # the finalist ran the whole look-ahead too, the other texts stopped at a rung
+    finished = [st for st in race["starters"][1:] if st["eliminated_at"] is None]
+    assert len(finished) == 1 and finished[0]["text"] == TEXTS[1]
+    assert s.trainer.global_step == before + race["steps"]
+    assert rec["timings"]["committed_s"] > 0
 
 
 def test_the_current_context_wins_when_every_text_is_worse(tiny_data, tiny_model_file, tmp_path):

@@ -123,13 +123,14 @@ class CatalystCallback(TrainerCallback):
             max_words = c.max_prompt_tokens or 2 * n_ctx
             parser = CandidateParser(max_chars=max_chars, max_tokens=max_words,
                                      count_tokens=lambda text: len(reembedder.token_ids(text)),
-                                     classnames=self.classnames)
+                                     classnames=self.classnames, allowed_words=[self.template])
             task = TaskInfo(self.domain, len(self.classnames), sample_classnames(self.classnames,
                                                                                  c.num_class_examples),
                             position, n_ctx)
             settings = StageSettings(policy=c.policy, reset_momentum=c.reset_momentum, seed=0,
                                      meta_prompt_size=c.max_trajectory + max(1, c.max_trajectory // 2),
-                                     lookahead_steps=c.lookahead_steps, race_size=c.race_size)
+                                     lookahead_steps=c.lookahead_steps, race_size=c.race_size,
+                                     switch_z=c.switch_z)
             proposer = self._proposer(learner, task, parser, reembedder, max_words)
             self._runner = StageRunner(learner, scorer, reembedder, proposer, settings,
                                        decode_metric=c.decode_metric)
@@ -208,7 +209,9 @@ class CatalystCallback(TrainerCallback):
         }
         race = dec.get("race")
         if race is not None:
+            line["committed_s"] = record["timings"].get("committed_s", 0.0)
             line["race"] = {"steps": race["steps"], "gradient_steps": race["gradient_steps"],
+                            "switch_test": race.get("switch_test"),
                             "starters": [(st["source"], st["text"]) for st in race["starters"]],
                             "winner": race["winner"]}
         trainer.log(line)
@@ -262,6 +265,9 @@ class CatalystCallback(TrainerCallback):
             "llm_s": sum(s["llm_s"] for s in self.stages),
             "stage_s": sum(s["total_s"] for s in self.stages),
             "race_s": sum(s.get("race_s", 0.0) for s in self.stages),
+            # the winner's look-ahead steps are steps training makes anyway (it skips them afterwards), so
+            # what a stage costs beyond plain training is its time less theirs
+            "overhead_s": sum(s["total_s"] - s.get("committed_s", 0.0) for s in self.stages),
             "proposer": self.c.proposer,
             "policy": self.c.policy,
             "connect_s": self.connect_s,

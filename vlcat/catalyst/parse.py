@@ -122,17 +122,32 @@ def _strings_in(data: Any) -> list[str]:
     return []
 
 
+FUNCTION_WORDS = frozenset(
+    "a an the of in on at with without and or but for to from by as into onto over under near this that these "
+    "those it its is are was be some any one two my your our their his her".split())
+"""Words a class name may contain that say nothing about a class on their own."""
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", text.lower())
+
+
 class CandidateParser:
     """Validates cleaned texts against the task and the history of texts already seen."""
 
     def __init__(self, *, max_chars: int, max_tokens: int, count_tokens: Callable[[str], int] | None = None,
-                 classnames: Iterable[str] = (), max_items_per_choice: int = 64) -> None:
+                 classnames: Iterable[str] = (), max_items_per_choice: int = 64,
+                 allowed_words: Iterable[str] = ()) -> None:
         self.max_chars = max_chars
         self.max_tokens = max_tokens
         self.count_tokens = count_tokens
         names = sorted({normalize(c.replace("_", " ")) for c in classnames if c.strip()}, key=len, reverse=True)
         self._classname = (re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b")
                            if names else None)
+        # A single word of a class name leaks too: "a photo of the star" before "red circle" pulls every
+        # class towards stars. Function words and the template's own words are exempt.
+        allowed = FUNCTION_WORDS | set(_words(" ".join(allowed_words)))
+        self._class_words = {w for n in names for w in _words(n)} - allowed
         self.max_items_per_choice = max_items_per_choice
 
     def check(self, text: str, raw: str) -> str | None:
@@ -152,6 +167,9 @@ class CandidateParser:
                 return f"too long ({n} > {self.max_tokens} tokens)"
         if self._classname is not None and self._classname.search(normalize(text)):
             return "contains a class name"
+        leaked = [w for w in _words(normalize(text)) if w in self._class_words]
+        if leaked:
+            return f"contains a word of a class name ('{leaked[0]}')"
         return None
 
     def parse(self, replies: Iterable[tuple[int, Any, str]], seen: Iterable[str] = ()) -> ParseResult:

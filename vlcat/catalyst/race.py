@@ -3,8 +3,7 @@
 A text re-embedded into the context slots starts at a worse training loss than the continuous context
 gradient descent has been refining, almost always; what matters is where a few gradient steps take it. So
 an LLM stage with ``policy=lookahead`` races its starters (the current context, always, plus the best few
-texts) over a short gradient look-ahead and keeps the one with the best few-shot *validation* accuracy
-(validation loss breaks ties; on an exact tie the earlier starter, the current context first, wins).
+texts) over a short gradient look-ahead and judges them on the few-shot *validation* images.
 
 The look-ahead steps are the first ``steps`` steps of the *next* epoch: the same index batches, the same
 augmented features, the same learning rate and optimizer settings the training loop would use there. The
@@ -16,27 +15,39 @@ winner's steps are kept (``Trainer.steps_done_ahead``) and training continues af
 * the LR schedule simply continues (the race sits inside it), and a resume from the checkpoint written
   after the stage is exact, as after an interruption at that step.
 
-With many starters the race is a successive halving: all starters train to the first rung, the better
-half (validation accuracy, then loss) goes on to twice the steps, and so on; the last one left finishes
-the look-ahead. A text starter begins with fresh momentum when ``reset_momentum`` (a new point has no
-useful velocity), the current context keeps its own optimizer state.
+**The incumbent is protected.** The first starter is the incumbent (the current context). It always runs
+the whole look-ahead (those are the steps training makes anyway) and is never dropped at a rung. The texts
+race each other by successive halving: all train to the first rung, the better half (validation accuracy,
+then validation loss) goes on to twice the steps, and so on, until one text is left; it finishes the
+look-ahead beside the incumbent. A text starter begins with fresh momentum when ``reset_momentum``.
 
-The race only touches the learner through ``trainable_state``/``load_trainable_state``, ``class_features``
-and ``logits``, and the trainer through ``train_step``, its batches and features; it never sees the test
-split (validation features are passed in).
+**A switch must be significant.** Validation splits are small (CoOp's min(K, 4) images per class: 48 to
+192 images here), so one or two images decide a naive comparison, and the finalist is the best of several
+texts on those same images, which flatters it. Both lanes are scored on the same images, so the final
+comparison is a paired one: with ``b`` images only the text gets right and ``c`` only the incumbent gets
+right, the text takes over only when ``b > c`` and McNemar's statistic ``(b - c) / sqrt(b + c)`` reaches
+``switch_z`` (default 1.645, a one-sided 5 % test, fixed before any benchmark). The stage logs record
+b, c and the statistic. (The first run of the paired benchmark lost one 16-shot seed because the halving
+dropped the incumbent at a rung by one validation image; both rules answer that.)
+
+The race only touches the learner through ``trainable_state``/``load_trainable_state`` and ``predict``,
+and the trainer through ``train_step``, its batches and features; it never sees the test split
+(validation features are passed in).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-from vlcat.train.select import validation_score
+DEFAULT_SWITCH_Z = 1.645
 
 
 @dataclass
@@ -65,8 +76,12 @@ class Lane:
     accs: list[float] = field(default_factory=list)
     val_acc: float = math.nan
     val_loss: float = math.nan
+    correct: torch.Tensor | None = None
+    """Which validation images it gets right at its last score (for the paired switch test)."""
     rungs: list[dict[str, Any]] = field(default_factory=list)
     out_at: int | None = None
+    seconds: float = 0.0
+    """Wall time of its gradient steps."""
 
     def key(self) -> tuple[float, float, int]:
         return (-self.val_acc, self.val_loss, self.index)
@@ -79,18 +94,31 @@ class RaceResult:
 
 
 def rung_targets(n: int, steps: int) -> list[int]:
-    """Steps at which the field is halved: ``ceil(log2 n)`` rungs at steps/2^k, ..., steps/2 (at least 1)."""
+    """Steps at which a field of ``n`` texts is halved: ``ceil(log2 n)`` rungs at steps/2^k, ..., steps/2
+    (at least 1)."""
     rounds = math.ceil(math.log2(n)) if n > 1 else 0
     return [max(1, steps >> (rounds - k)) if steps else 0 for k in range(rounds)]
+
+
+def switch_test(text: torch.Tensor, incumbent: torch.Tensor, z: float) -> dict[str, Any]:
+    """McNemar's paired comparison of two correctness vectors over the same validation images: does the
+    text beat the incumbent by more than the images' noise? ``b``/``c``: images only the text / only the
+    incumbent gets right."""
+    b = int((text & ~incumbent).sum())
+    c = int((~text & incumbent).sum())
+    stat = (b - c) / math.sqrt(b + c) if b + c else 0.0
+    return {"b": b, "c": c, "z": stat, "threshold": z, "switch": b > c and stat >= z}
 
 
 class LookaheadRace:
     """Runs one race on a trainer (see the module docstring)."""
 
-    def __init__(self, trainer: Any, val: tuple[torch.Tensor, torch.Tensor]) -> None:
+    def __init__(self, trainer: Any, val: tuple[torch.Tensor, torch.Tensor],
+                 switch_z: float = DEFAULT_SWITCH_Z) -> None:
         self.trainer = trainer
         self.learner = trainer.learner
         self.val = val
+        self.switch_z = switch_z
         self.lr: float | None = None
 
     def _load(self, lane: Lane) -> None:
@@ -108,6 +136,7 @@ class LookaheadRace:
                  feats: torch.Tensor | None) -> None:
         if lane.steps >= to:
             return
+        t = time.perf_counter()
         self._load(lane)
         labels = self.trainer.labels
         for step in range(lane.steps, to):
@@ -117,16 +146,24 @@ class LookaheadRace:
             lane.accs.append(acc)
         lane.steps = to
         self._store(lane)
+        lane.seconds += time.perf_counter() - t
 
+    @torch.no_grad()
     def _score(self, lane: Lane) -> None:
         self.learner.load_trainable_state(lane.state)
-        lane.val_acc, lane.val_loss = validation_score(self.learner, self.val)
+        feats, labels = self.val
+        logits = self.learner.predict(feats).float()
+        labels = labels.to(logits.device)
+        lane.correct = (logits.argmax(-1) == labels).cpu()
+        lane.val_acc = float(lane.correct.float().mean().item() * 100.0)
+        lane.val_loss = float(F.cross_entropy(logits, labels).item())
         lane.rungs.append({"steps": lane.steps, "val_acc": lane.val_acc, "val_loss": lane.val_loss,
                            "train_loss": (sum(lane.losses) / len(lane.losses)) if lane.losses else None})
 
     def run(self, starts: Sequence[Start], *, epoch: int, steps: int) -> RaceResult:
-        """Race ``starts`` over the first ``steps`` steps of 0-based ``epoch`` and leave the learner and the
-        optimizer at the winner's state (its steps are *not* yet committed to the trainer)."""
+        """Race ``starts`` (the first is the incumbent) over the first ``steps`` steps of 0-based ``epoch``
+        and leave the learner and the optimizer at the winner's state (its steps are *not* yet committed to
+        the trainer)."""
         if not starts:
             raise ValueError("a race needs at least one starter")
         trainer = self.trainer
@@ -144,27 +181,38 @@ class LookaheadRace:
             batches = trainer.epoch_batches(epoch)[:steps]
             steps = len(batches)
             feats = trainer.epoch_inputs(epoch)
-        alive = list(lanes)
-        for target in rung_targets(len(lanes), steps) or [0]:
-            for lane in alive:
+        incumbent, alive = lanes[0], list(lanes[1:])
+        rungs = rung_targets(len(alive), steps)
+        for target in rungs:
+            for lane in [incumbent, *alive]:
                 self._advance(lane, target, epoch, batches, feats)
                 self._score(lane)
             alive.sort(key=Lane.key)
-            keep = max(1, math.ceil(len(alive) / 2)) if len(alive) > 1 else 1
+            keep = max(1, math.ceil(len(alive) / 2))
             for lane in alive[keep:]:
                 lane.out_at = lane.steps
             alive = alive[:keep]
-        winner = alive[0]
-        if winner.steps < steps:
-            self._advance(winner, steps, epoch, batches, feats)
-            self._score(winner)
+        for lane in [incumbent, *alive]:
+            if lane.steps < steps or not lane.rungs or lane.rungs[-1]["steps"] != lane.steps:
+                self._advance(lane, steps, epoch, batches, feats)
+                self._score(lane)
+        test = None
+        winner = incumbent
+        if alive:
+            finalist = alive[0]
+            test = {"text": finalist.start.text, "source": finalist.start.source,
+                    **switch_test(finalist.correct, incumbent.correct, self.switch_z)}
+            if test["switch"]:
+                winner = finalist
         self._load(winner)
         record = {
-            "epoch": epoch + 1, "steps": steps, "lr": lr, "rungs": rung_targets(len(lanes), steps),
+            "epoch": epoch + 1, "steps": steps, "lr": lr, "rungs": rungs,
             "gradient_steps": sum(lane.steps for lane in lanes),
+            "extra_steps": sum(lane.steps for lane in lanes) - winner.steps,
             "starters": [{"text": ln.start.text, "source": ln.start.source, "pre": ln.start.pre,
                           "fresh_momentum": ln.start.optimizer is None, "rungs": ln.rungs,
                           "eliminated_at": ln.out_at} for ln in lanes],
+            "switch_test": test,
             "winner": {"index": winner.index, "text": winner.start.text, "source": winner.start.source,
                        "val_acc": winner.val_acc, "val_loss": winner.val_loss, "steps": winner.steps},
         }

@@ -43,6 +43,7 @@ class StageSettings:
     meta_prompt_size: int
     lookahead_steps: int = 0
     race_size: int = 4
+    switch_z: float = 1.645
 
 
 @contextlib.contextmanager
@@ -197,7 +198,8 @@ class StageRunner:
         # 4. decision and restart
         t = time.perf_counter()
         if s.policy == "lookahead":
-            dec = self._race(trainer, epoch, current_fit, candidates + [x for x in scored if x.source != "current"])
+            dec, timings["committed_s"] = self._race(trainer, epoch, current_fit,
+                                                     candidates + [x for x in scored if x.source != "current"])
             timings["race_s"] = time.perf_counter() - t
         else:
             dec = self._paper_rule(trainer, candidates, traj, current_fit, current_ctx)
@@ -229,8 +231,10 @@ class StageRunner:
                         "verified": [after.token_ids[i] for i in plc.slots] == plc.token_ids})
         return dec
 
-    def _race(self, trainer: Any, epoch: int, current_fit: Fitness, texts: list[ScoredText]) -> dict[str, Any]:
-        """``lookahead``: race the current context and the best texts (see race.py); commit the winner."""
+    def _race(self, trainer: Any, epoch: int, current_fit: Fitness, texts: list[ScoredText]
+              ) -> tuple[dict[str, Any], float]:
+        """``lookahead``: race the current context and the best texts (see race.py); commit the winner.
+        Also returns the wall time of the winner's steps, which training keeps (not a cost of the stage)."""
         s = self.settings
         if self.scorer.val is None:
             raise ValueError("the look-ahead race needs a validation split")
@@ -248,17 +252,26 @@ class StageRunner:
         steps = 0
         if next_epoch < trainer.cfg.optim.max_epoch:
             steps = min(s.lookahead_steps or trainer.steps_per_epoch, trainer.steps_per_epoch)
-        result = LookaheadRace(trainer, self.scorer.val).run(starts, epoch=next_epoch, steps=steps)
+        result = LookaheadRace(trainer, self.scorer.val, s.switch_z).run(starts, epoch=next_epoch, steps=steps)
         win = result.winner
         if steps:
             trainer.steps_done_ahead(next_epoch, steps, win.losses, win.accs)
         restart = win.start.source != "current"
         after = self.decoder.decode(self.display_context())
         return {"restart": restart, "policy": "lookahead", "race": result.record,
-                "reason": (f"{win.start.source} text won the look-ahead race" if restart else
-                           "the current context won the look-ahead race"),
+                "reason": _race_reason(result.record),
                 "chosen": {"text": win.start.text, "source": win.start.source, **win.start.pre,
                            "val_acc_after": win.val_acc, "val_loss_after": win.val_loss} if restart else None,
                 "momentum_reset": restart and win.start.optimizer is None,
-                "decoded_after": after.text}
+                "decoded_after": after.text}, win.seconds
 
+
+
+def _race_reason(race: dict[str, Any]) -> str:
+    test = race.get("switch_test")
+    if test is None:
+        return "no text in the race: the current context continues"
+    how = f"(b={test['b']}, c={test['c']}, z={test['z']:.2f} vs {test['threshold']:g})"
+    if test["switch"]:
+        return f"{test['source']} text beat the current context on validation {how}"
+    return f"the current context kept its place: the best text's validation gain is not significant {how}"
