@@ -4,11 +4,14 @@
     python tools/bench_catalyst.py compare                              # all settings, seeds 1-8
     python tools/bench_catalyst.py compare --settings b2n16 --seeds 1 2 3 4
     python tools/bench_catalyst.py compare --report-only                # the table of what finished
+    python tools/bench_catalyst.py compare --datasets synth_backgrounds synth_photo_condition -o runs/bc_tasks
     # one CoOp + catalyst run, LLM-stage time against gradient time:
     python tools/bench_catalyst.py timing --epochs 50 --set llm.base_url=http://127.0.0.1:8000/v1
 
 ``compare`` is resumable (finished runs are skipped, unfinished ones resumed); it reuses a running local
-vLLM server (a key-protected one via VLCAT_LLM_API_KEY) or starts one, and writes report.md in its folder.
+vLLM server (a key-protected one via VLCAT_LLM_API_KEY) or starts one, keeps the LLM replies in its own
+cache (<output-dir>/llm_replies, so that a fresh benchmark times real requests), and writes report.md in
+its folder.
 ``timing`` prints one JSON object; ``llm_share_of_run`` is the share of the run's wall time in LLM stages.
 """
 
@@ -20,20 +23,27 @@ import os
 import sys
 from pathlib import Path
 
-from vlcat.errors import VlcatError
+from vlcat.errors import ConfigError, VlcatError
 
 
 def _compare(args: argparse.Namespace) -> int:
     from vlcat import catalyst_bench as cb
-    from vlcat.synth.dataset import build_synth_dataset
+    from vlcat.synth.dataset import build_synth_datasets, is_synth_card
     from vlcat.train.run import default_cache_dir
 
     out = Path(args.output_dir)
     data_root = Path(args.data_root) if args.data_root else default_cache_dir() / "data"
     extra = [f"data.root={data_root}", *args.set]
+    if not any(s.startswith("llm.cache_dir=") for s in args.set):
+        # its own reply cache: a fresh benchmark times real LLM requests (not replies cached by earlier
+        # runs anywhere on the machine), and a resumed one replays its own replies exactly
+        extra.append(f"llm.cache_dir={out.resolve() / 'llm_replies'}")
     handle = None
+    unknown = [d for d in args.datasets if not is_synth_card(d)]
+    if unknown:
+        raise ConfigError(f"'{unknown[0]}' is not an offline task card (e.g. synth_shapes, synth_backgrounds)")
     if not args.report_only:
-        build_synth_dataset(data_root)
+        build_synth_datasets(data_root, args.datasets)
         needs_llm = any(m in ("paper", "lookahead") for m in args.methods)
         if needs_llm and not any(s.startswith("llm.base_url=") for s in args.set):
             from vlcat.llm.model import resolve_model
@@ -47,7 +57,7 @@ def _compare(args: argparse.Namespace) -> int:
                                                    dtype=resolved.dtype))
             cb.say(f"LLM {handle.served_name} at {handle.url}")
             extra += [f"llm.base_url={handle.url}", f"llm.model={handle.served_name}"]
-    sweeps = cb.plan(out, args.settings, args.methods, args.seeds, extra)
+    sweeps = cb.plan(out, args.settings, args.methods, args.seeds, extra, datasets=args.datasets)
     try:
         if not args.report_only:
             cb.run(sweeps, on_step=lambda st: cb.say(f"{st.action:8s} {st.run.rel} ({st.seconds:.1f} s)"))
@@ -77,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--settings", nargs="*", default=["b2n16", "fs1", "fs4"])
     c.add_argument("--methods", nargs="*", default=["coop", "paper", "lookahead", "random", "none"])
     c.add_argument("--seeds", nargs="*", type=int, default=list(range(1, 9)))
+    c.add_argument("--datasets", nargs="+", default=["synth_shapes"],
+                   help="offline task cards (default synth_shapes); several give one more, pooled table")
     c.add_argument("--output-dir", "-o", default="runs/bench_catalyst")
     c.add_argument("--data-root", help="where the offline dataset is written (default: <cache>/data)")
     c.add_argument("--report-only", action="store_true", help="print the table of finished runs, train nothing")

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--run-dir", help="take the shown prompts from this run's llm_stages/ instead")
     p.add_argument("--url", help="OpenAI-compatible endpoint (default: the running local server)")
+    p.add_argument("--no-banned-words", action="store_true",
+                   help="leave out the variations meta-prompt's list of class words (the parser still rejects them)")
     args = p.parse_args(argv)
 
     from vlcat.catalyst.endpoint import Endpoint
@@ -62,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                              count_tokens=lambda t: len(text_token_ids(tokenizer, t)), classnames=splits.classnames,
                              allowed_words=[splits.template])
     task = TaskInfo(splits.domain or splits.name, len(splits.classnames),
-                    sample_classnames(splits.classnames, 10), "end", n_ctx)
+                    sample_classnames(splits.classnames, 10), "end", n_ctx,
+                    class_words=[] if args.no_banned_words else parser.class_words)
     shown = shown_from_run(Path(args.run_dir)) if args.run_dir else default_shown()
     budget = args.num_candidates * (3 * n_ctx // 2 + 6) + 24
     results = measure(endpoint, task, parser, shown, args.styles, num_candidates=args.num_candidates,

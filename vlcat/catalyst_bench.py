@@ -17,7 +17,8 @@ few-shot split, same initialisation, same batches), so the seed-to-seed spread o
 mean difference, a t-based 95 % interval, and wins/ties/losses. It also prints the LLM-stage share of wall
 time (what the stages cost beyond plain training: their time less the look-ahead steps training keeps;
 in brackets the LLM requests' part of it) and, from the stage logs, the usable-proposal share, how often a
-text won the race and from where.
+text won the race and from where, and how many races a text led on validation by too little to switch
+("held").
 Nothing here is tuned on the test split: the settings above were fixed before the first run.
 """
 
@@ -57,8 +58,10 @@ METHODS: dict[str, tuple[list[str], list[str]]] = {
 
 
 def plan(output_dir: Path, settings: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
-         run_overrides: Sequence[str]) -> dict[str, SweepConfig]:
-    """One sweep per setting, all under ``output_dir/<setting>``."""
+         run_overrides: Sequence[str], datasets: Sequence[str] = ("synth_shapes",)) -> dict[str, SweepConfig]:
+    """One sweep per setting, all under ``output_dir/<setting>``; ``datasets`` are offline task cards."""
+    if not datasets:
+        raise ConfigError("give at least one dataset")
     for s in settings:
         if s not in SETTINGS:
             raise ConfigError(f"unknown setting '{s}' (known: {', '.join(SETTINGS)})")
@@ -73,7 +76,7 @@ def plan(output_dir: Path, settings: Sequence[str], methods: Sequence[str], seed
         out[s] = SweepConfig(
             protocol=spec["protocol"], output_dir=str(output_dir / s),
             base_config=[str(CONFIG_DIR / "learners" / "coop.yaml")],
-            overrides=[*BASE, *spec["overrides"], *run_overrides], datasets=["synth_shapes"], seeds=list(seeds),
+            overrides=[*BASE, *spec["overrides"], *run_overrides], datasets=list(datasets), seeds=list(seeds),
             shots=[spec["shots"]],
             methods=[MethodSpec(name=m, configs=[str(CONFIG_DIR / c) for c in METHODS[m][0]],
                                 overrides=list(METHODS[m][1])) for m in methods])
@@ -96,6 +99,8 @@ class RunOutcome:
     accepted: int = 0
     stages: int = 0
     restarts: int = 0
+    held: int = 0
+    """Races whose best text ended ahead of the current context on validation, not significantly."""
     winners: Counter = field(default_factory=Counter)
 
 
@@ -130,6 +135,8 @@ def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
         race = dec.get("race")
         if race is not None:
             out.winners[race["winner"]["source"]] += 1
+            test = race.get("switch_test") or {}
+            out.held += bool(test) and test["b"] > test["c"] and not test["switch"]
         elif dec.get("restart"):
             out.winners[(dec.get("chosen") or {}).get("source", "?")] += 1
     return out
@@ -155,8 +162,8 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{m:.2f} ± {sd:.2f}"
 
 
-def _paired(a: dict[int, RunOutcome], b: dict[int, RunOutcome]) -> str:
-    seeds = sorted(set(a) & set(b))
+def _paired(a: dict[Any, RunOutcome], b: dict[Any, RunOutcome]) -> str:
+    seeds = sorted(set(a) & set(b), key=str)
     if not seeds:
         return "| – | – | – |"
     diffs = [a[s].metric - b[s].metric for s in seeds]
@@ -165,48 +172,69 @@ def _paired(a: dict[int, RunOutcome], b: dict[int, RunOutcome]) -> str:
     return f"| {mean:+.2f} | [{lo:+.2f}, {hi:+.2f}] | {wins}/{len(diffs) - wins - losses}/{losses} |"
 
 
+def _collect(sweep: SweepConfig) -> dict[str, dict[str, dict[int, RunOutcome]]]:
+    """dataset -> method -> seed -> outcome, for the runs that finished."""
+    out: dict[str, dict[str, dict[int, RunOutcome]]] = {}
+    for run in plan_sweep(sweep):
+        got = read_outcome(run.run_dir, sweep.protocol)
+        if got is not None:
+            out.setdefault(run.dataset, {}).setdefault(run.method, {})[run.seed] = got
+    return out
+
+
+def _table(title: str, protocol: str, methods: Sequence[str], by_method: dict[str, dict[Any, RunOutcome]]
+           ) -> list[str]:
+    coop = by_method.get("coop", {})
+    metric = "HM" if protocol == "base2novel" else "Acc"
+    head = ("| method | n | Base | Novel | HM |" if protocol == "base2novel" else "| method | n | Acc |")
+    lines = [title, "",
+             head + f" Δ{metric} vs CoOp (paired) | 95 % CI | W/T/L | LLM-stage share (requests) | usable | "
+                    "restarts / stages | winners |",
+             "|" + "---|" * (head.count("|") - 1 + 7)]
+    for m in methods:
+        outs = by_method.get(m, {})
+        if not outs:
+            continue
+        vals = list(outs.values())
+        if protocol == "base2novel":
+            cols = " | ".join(_mean_std([o.parts[k] for o in vals]) for k in ("base", "novel", "hm"))
+        else:
+            cols = _mean_std([o.parts["acc"] for o in vals])
+        total = max(1e-9, sum(o.total_s for o in vals))
+        share, llm_share = sum(o.stage_s for o in vals) / total, sum(o.llm_s for o in vals) / total
+        req, acc = sum(o.requested for o in vals), sum(o.accepted for o in vals)
+        usable = f"{acc}/{req} ({100 * acc / req:.0f} %)" if req else "–"
+        stages, restarts = sum(o.stages for o in vals), sum(o.restarts for o in vals)
+        held = sum(o.held for o in vals)
+        winners = sum((o.winners for o in vals), Counter())
+        win_txt = ", ".join(f"{k} {v}" for k, v in winners.most_common()) or "–"
+        paired = _paired(outs, coop) if m != "coop" else "| – | – | – |"
+        lines.append(f"| {m} | {len(vals)} | {cols} {paired} {100 * share:.1f} % ({100 * llm_share:.1f} %) | "
+                     f"{usable} | {restarts} / {stages}{f' ({held} held)' if held else ''} | {win_txt} |")
+    for a, b in (("lookahead", "random"), ("lookahead", "none"), ("random", "none")):
+        if a in by_method and b in by_method:
+            lines.append(f"\n{a} − {b} (paired {metric}): {_paired(by_method[a], by_method[b]).strip('| ')}")
+    lines.append("")
+    return lines
+
+
 def report(sweeps: dict[str, SweepConfig]) -> str:
-    """The Markdown report of whatever has finished so far."""
-    lines = []
+    """The Markdown report of whatever has finished so far: one table per setting and dataset, and with
+    several datasets one more whose pairs are (dataset, seed)."""
+    lines: list[str] = []
     for name, sweep in sweeps.items():
-        protocol = sweep.protocol
-        by_method: dict[str, dict[int, RunOutcome]] = {}
-        for run in plan_sweep(sweep):
-            got = read_outcome(run.run_dir, protocol)
-            if got is not None:
-                by_method.setdefault(run.method, {})[run.seed] = got
-        coop = by_method.get("coop", {})
-        metric = "HM" if protocol == "base2novel" else "Acc"
-        head = ("| method | n | Base | Novel | HM |" if protocol == "base2novel" else "| method | n | Acc |")
-        lines += [f"### {name} (synth_shapes, {protocol}, {sweep.shots[0]} shots)", "",
-                  head + f" Δ{metric} vs CoOp (paired) | 95 % CI | W/T/L | LLM-stage share "
-                         "(requests) | usable | "
-                         "restarts / stages | winners |",
-                  "|" + "---|" * (head.count("|") - 1 + 7)]
-        for m in [x.name for x in sweep.methods]:
-            outs = by_method.get(m, {})
-            if not outs:
-                continue
-            vals = list(outs.values())
-            if protocol == "base2novel":
-                cols = " | ".join(_mean_std([o.parts[k] for o in vals]) for k in ("base", "novel", "hm"))
-            else:
-                cols = _mean_std([o.parts["acc"] for o in vals])
-            total = max(1e-9, sum(o.total_s for o in vals))
-            share, llm_share = sum(o.stage_s for o in vals) / total, sum(o.llm_s for o in vals) / total
-            req, acc = sum(o.requested for o in vals), sum(o.accepted for o in vals)
-            usable = f"{acc}/{req} ({100 * acc / req:.0f} %)" if req else "–"
-            stages, restarts = sum(o.stages for o in vals), sum(o.restarts for o in vals)
-            winners = sum((o.winners for o in vals), Counter())
-            win_txt = ", ".join(f"{k} {v}" for k, v in winners.most_common()) or "–"
-            paired = _paired(outs, coop) if m != "coop" else "| – | – | – |"
-            lines.append(f"| {m} | {len(vals)} | {cols} {paired} {100 * share:.1f} % ({100 * llm_share:.1f} %) | "
-                         f"{usable} | "
-                         f"{restarts} / {stages} | {win_txt} |")
-        for a, b in (("lookahead", "random"), ("lookahead", "none"), ("random", "none")):
-            if a in by_method and b in by_method:
-                lines.append(f"\n{a} − {b} (paired {metric}): {_paired(by_method[a], by_method[b]).strip('| ')}")
-        lines.append("")
+        methods = [x.name for x in sweep.methods]
+        found = _collect(sweep)
+        for dataset in sweep.datasets:
+            lines += _table(f"### {name} ({dataset}, {sweep.protocol}, {sweep.shots[0]} shots)", sweep.protocol,
+                            methods, found.get(dataset, {}))
+        if len(sweep.datasets) > 1:
+            pooled: dict[str, dict[Any, RunOutcome]] = {}
+            for dataset, by_method in found.items():
+                for m, outs in by_method.items():
+                    pooled.setdefault(m, {}).update({(dataset, seed): o for seed, o in outs.items()})
+            lines += _table(f"### {name} (all {len(sweep.datasets)} datasets, pairs = dataset × seed)",
+                            sweep.protocol, methods, pooled)
     return "\n".join(lines)
 
 

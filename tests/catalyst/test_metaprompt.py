@@ -70,3 +70,14 @@ def test_variations_never_show_a_prompt_without_asking_for_a_different_one():
             jsonschema.validate({"prompts": bad}, schema)
     with pytest.raises(ValueError):
         build_messages(task, scored, 3, style="other")
+
+
+def test_variations_name_the_class_words_the_parser_rejects():
+    scored = [ScoredText("best one", Fitness(0.5, 90, 80.0, 0.9), "history")]
+    plain = TaskInfo("line drawings of shapes", 48, ["red circle"], "end", 4)
+    assert "Do not use these words" not in build_messages(plain, scored, 3, style="variations")[1]["content"]
+    words = [f"w{i:02d}" for i in range(60)]
+    text = build_messages(TaskInfo("line drawings of shapes", 48, ["red circle"], "end", 4, class_words=words),
+                          scored, 3, style="variations")[1]["content"]
+    line = next(x for x in text.splitlines() if x.startswith("Do not use these words"))
+    assert "w00, w01" in line and "w39." in line and "w40" not in line  # capped, so the task stays visible

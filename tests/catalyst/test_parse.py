@@ -104,10 +104,11 @@ def test_a_single_word_of_a_class_name_is_a_leak_but_function_and_template_words
     parser = _parser(max_chars=60, classnames=["red circle", "blue star", "photo booth", "man of war"],
                      allowed_words=["a photo of a {}."])
     items = ["a photo of the star", "bright Red outline", "a photo of a", "a drawing of war", "sketch of an outline",
-             "a star-shaped thing"]
+             "a star-shaped thing", "circles and lines"]
     res = parser.parse([(0, {"prompts": items}, "")])
     assert [c.text for c in res.accepted] == ["a photo of a", "sketch of an outline"]
     assert [r.reason for r in res.rejected] == ["contains a word of a class name ('star')",
                                                 "contains a word of a class name ('red')",
                                                 "contains a word of a class name ('war')",
-                                                "contains a word of a class name ('star')"]
+                                                "contains a word of a class name ('star')",
+                                                "contains a word of a class name ('circles')"]

@@ -36,3 +36,21 @@ def test_the_plan_refuses_unknown_names_and_needs_coop(tmp_path):
     sweeps = plan(tmp_path, ["b2n16", "fs1"], ["coop", "random"], [1, 2], [])
     assert sweeps["b2n16"].protocol == "base2novel" and sweeps["fs1"].shots == [1]
     assert "optim.batch_size=8" in sweeps["fs1"].overrides
+
+
+def test_several_datasets_are_one_sweep_and_pool_their_pairs(tmp_path):
+    from vlcat.catalyst_bench import _table
+
+    sweeps = plan(tmp_path, ["fs4"], ["coop", "lookahead"], [1, 2], [], datasets=["synth_shapes", "synth_backgrounds"])
+    assert sweeps["fs4"].datasets == ["synth_shapes", "synth_backgrounds"]
+    with pytest.raises(ConfigError):
+        plan(tmp_path, ["fs4"], ["coop"], [1], [], datasets=[])
+    # pooled pairs are (dataset, seed): the same seed on two datasets is two pairs
+    def out(acc, total, stage):
+        return RunOutcome(1, acc, {"acc": acc}, total, stage)
+
+    coop = {("a", 1): out(60.0, 1.0, 0.0), ("b", 1): out(50.0, 1.0, 0.0)}
+    look = {("a", 1): out(61.0, 2.0, 0.5), ("b", 1): out(50.0, 2.0, 0.5)}
+    lines = _table("### t", "fewshot", ["coop", "lookahead"], {"coop": coop, "lookahead": look})
+    row = next(x for x in lines if x.startswith("| lookahead"))
+    assert "| 2 | 55.50 ± 7.78 | +0.50 |" in row and "| 1/1/0 |" in row and "25.0 % (0.0 %)" in row

@@ -126,7 +126,7 @@ class CatalystCallback(TrainerCallback):
                                      classnames=self.classnames, allowed_words=[self.template])
             task = TaskInfo(self.domain, len(self.classnames), sample_classnames(self.classnames,
                                                                                  c.num_class_examples),
-                            position, n_ctx)
+                            position, n_ctx, class_words=parser.class_words)
             settings = StageSettings(policy=c.policy, reset_momentum=c.reset_momentum, seed=0,
                                      meta_prompt_size=c.max_trajectory + max(1, c.max_trajectory // 2),
                                      lookahead_steps=c.lookahead_steps, race_size=c.race_size,

@@ -21,12 +21,14 @@ client checks again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vlcat.catalyst.fitness import Fitness
 
 WORD_CHARS = "[A-Za-z0-9,.'&()-]"
+MAX_BANNED_WORDS = 40
+"""Class words listed in the variations meta-prompt; a longer list would crowd out the task."""
 SYSTEM = ("You help tune the text prompt of an image classifier (CLIP). The classifier compares an image with "
           "the sentence 'prompt + class name' for every class. Reply with JSON only.")
 
@@ -38,6 +40,8 @@ class TaskInfo:
     class_examples: list[str]
     class_position: str
     n_ctx: int
+    class_words: list[str] = field(default_factory=list)
+    """Words of the class names a prompt must not contain (the parser rejects them)."""
 
 
 @dataclass
@@ -123,12 +127,16 @@ def _variations(task: TaskInfo, scored: Sequence[ScoredText], num_candidates: in
         others = [f'"{x.text}"' for x in ordered[1:6]]
         if others:
             lines.append("Prompts already tried, also not to be repeated: " + ", ".join(others) + ".")
+    banned = task.class_words[:MAX_BANNED_WORDS]
     lines += [
         f"Write {num_candidates} new and different prompts of exactly {n} words that describe such images "
         "better. Do not write any class name, and no numbering.",
+        ("Do not use these words either, since they name classes: " + ", ".join(banned) + "."
+         if banned else None),
         'Answer with a JSON object whose "prompts" field is the list of your new prompts.',
     ]
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": "\n".join(line for line in lines if line is not None)}]
 
 
 def reply_schema(num_candidates: int, max_words: int | None = None, exact_words: int | None = None

@@ -145,10 +145,15 @@ class CandidateParser:
         self._classname = (re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b")
                            if names else None)
         # A single word of a class name leaks too: "a photo of the star" before "red circle" pulls every
-        # class towards stars. Function words and the template's own words are exempt.
+        # class towards stars (so does "stars"). Function words and the template's own words are exempt.
         allowed = FUNCTION_WORDS | set(_words(" ".join(allowed_words)))
         self._class_words = {w for n in names for w in _words(n)} - allowed
         self.max_items_per_choice = max_items_per_choice
+
+    @property
+    def class_words(self) -> list[str]:
+        """The words a proposal may not contain because they name (part of) a class, sorted."""
+        return sorted(self._class_words)
 
     def check(self, text: str, raw: str) -> str | None:
         """Why ``text`` (already cleaned) is unusable, or None."""
@@ -167,7 +172,9 @@ class CandidateParser:
                 return f"too long ({n} > {self.max_tokens} tokens)"
         if self._classname is not None and self._classname.search(normalize(text)):
             return "contains a class name"
-        leaked = [w for w in _words(normalize(text)) if w in self._class_words]
+        leaked = [w for w in _words(normalize(text)) if w in self._class_words
+                  or (w.endswith("s") and w[:-1] in self._class_words)
+                  or (w.endswith("es") and w[:-2] in self._class_words)]
         if leaked:
             return f"contains a word of a class name ('{leaked[0]}')"
         return None

@@ -92,7 +92,7 @@ def saved_config(run_dir: Path) -> RunConfig:
 # Keys that change how a run is watched or where it waits, never its numbers: a resume may change them
 # (e.g. continue on another machine without the progress bar).
 RESUME_FREE = frozenset({"output_dir", "train.progress", "data.num_workers", "data.cache_dir", "llm.timeout",
-                         "llm.max_retries", "llm.startup_timeout", "llm.python", "llm.api_key"})
+                         "llm.cache_dir", "llm.max_retries", "llm.startup_timeout", "llm.python", "llm.api_key"})
 
 
 def config_changes(saved: RunConfig, cfg: RunConfig) -> list[str]:
