@@ -14,11 +14,12 @@ mutated snapshots instead of the LLM) and ``none`` (no proposals: snapshots, tem
 Every (setting, method, seed) is a run folder of a sweep, so the benchmark is resumable: a rerun skips what
 finished and resumes what did not. The report pairs each method with CoOp *on the same seed* (same
 few-shot split, same initialisation, same batches), so the seed-to-seed spread of the split cancels:
-mean difference, a t-based 95 % interval, and wins/ties/losses. It also prints the LLM-stage share of wall
-time (what the stages cost beyond plain training: their time less the look-ahead steps training keeps;
-in brackets the LLM requests' part of it) and, from the stage logs, the usable-proposal share, how often a
-text won the race and from where, and how many races a text led on validation by too little to switch
-("held").
+mean difference, a t-based 95 % interval, and wins/ties/losses with the sign test's p-value. It also
+prints the LLM-stage share of wall time (what the stages cost beyond plain training: their time less the
+look-ahead steps training keeps; in brackets the LLM requests' part of it) and, from the stage logs, the
+usable-proposal share, how often a text won the race and from where, and how many races a text led on
+validation by too little to switch ("held"). With several datasets, one more table pools the pairs
+(dataset, seed).
 Nothing here is tuned on the test split: the settings above were fixed before the first run.
 """
 
@@ -169,7 +170,17 @@ def _paired(a: dict[Any, RunOutcome], b: dict[Any, RunOutcome]) -> str:
     diffs = [a[s].metric - b[s].metric for s in seeds]
     mean, lo, hi = t_interval(diffs)
     wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
-    return f"| {mean:+.2f} | [{lo:+.2f}, {hi:+.2f}] | {wins}/{len(diffs) - wins - losses}/{losses} |"
+    return (f"| {mean:+.2f} | [{lo:+.2f}, {hi:+.2f}] | {wins}/{len(diffs) - wins - losses}/{losses}"
+            f"{f' (p {sign_test(wins, losses):.2g})' if wins + losses else ''} |")
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test of wins against losses (ties dropped): how surprising the split is if
+    either side were equally likely to win. It needs no normality, which a few large wins among many
+    exact ties (a race that rarely switches) break for the t-interval."""
+    from scipy.stats import binomtest
+
+    return float(binomtest(wins, wins + losses, 0.5).pvalue)
 
 
 def _collect(sweep: SweepConfig) -> dict[str, dict[str, dict[int, RunOutcome]]]:

@@ -25,7 +25,14 @@ def test_pairs_are_made_by_seed_and_counted():
     a = outs({1: 70.0, 2: 71.0, 3: 69.0, 4: 80.0})
     b = outs({1: 69.0, 2: 71.0, 3: 70.0})  # seed 4 has no pair: left out
     row = _paired(a, b)
-    assert row.startswith("| +0.00 |") and row.endswith("| 1/1/1 |")
+    assert row.startswith("| +0.00 |") and row.endswith("| 1/1/1 (p 1) |")
+
+
+def test_the_sign_test_is_exact():
+    from vlcat.catalyst_bench import sign_test
+
+    assert sign_test(7, 0) == pytest.approx(2 * 0.5 ** 7)
+    assert sign_test(1, 1) == 1.0
 
 
 def test_the_plan_refuses_unknown_names_and_needs_coop(tmp_path):
@@ -53,4 +60,4 @@ def test_several_datasets_are_one_sweep_and_pool_their_pairs(tmp_path):
     look = {("a", 1): out(61.0, 2.0, 0.5), ("b", 1): out(50.0, 2.0, 0.5)}
     lines = _table("### t", "fewshot", ["coop", "lookahead"], {"coop": coop, "lookahead": look})
     row = next(x for x in lines if x.startswith("| lookahead"))
-    assert "| 2 | 55.50 ± 7.78 | +0.50 |" in row and "| 1/1/0 |" in row and "25.0 % (0.0 %)" in row
+    assert "| 2 | 55.50 ± 7.78 | +0.50 |" in row and "| 1/1/0 (p 1) |" in row and "25.0 % (0.0 %)" in row
