@@ -28,7 +28,8 @@ from vlcat.catalyst.fitness import Fitness
 
 WORD_CHARS = "[A-Za-z0-9,.'&()-]"
 MAX_BANNED_WORDS = 40
-"""Class words listed in the variations meta-prompt; a longer list would crowd out the task."""
+"""Most class words the variations meta-prompt lists; with more (ImageNet's thousands) it only says so, since
+a long list would crowd out the task."""
 SYSTEM = ("You help tune the text prompt of an image classifier (CLIP). The classifier compares an image with "
           "the sentence 'prompt + class name' for every class. Reply with JSON only.")
 
@@ -127,12 +128,12 @@ def _variations(task: TaskInfo, scored: Sequence[ScoredText], num_candidates: in
         others = [f'"{x.text}"' for x in ordered[1:6]]
         if others:
             lines.append("Prompts already tried, also not to be repeated: " + ", ".join(others) + ".")
-    banned = task.class_words[:MAX_BANNED_WORDS]
+    banned = task.class_words
     lines += [
         f"Write {num_candidates} new and different prompts of exactly {n} words that describe such images "
         "better. Do not write any class name, and no numbering.",
-        ("Do not use these words either, since they name classes: " + ", ".join(banned) + "."
-         if banned else None),
+        (None if not banned else "Do not use any word of a class name either." if len(banned) > MAX_BANNED_WORDS
+         else "Do not use these words either, since they name classes: " + ", ".join(banned) + "."),
         'Answer with a JSON object whose "prompts" field is the list of your new prompts.',
     ]
     return [{"role": "system", "content": SYSTEM},

@@ -266,7 +266,6 @@ class StageRunner:
                 "decoded_after": after.text}, win.seconds
 
 
-
 def _race_reason(race: dict[str, Any]) -> str:
     test = race.get("switch_test")
     if test is None:
@@ -274,4 +273,6 @@ def _race_reason(race: dict[str, Any]) -> str:
     how = f"(b={test['b']}, c={test['c']}, z={test['z']:.2f} vs {test['threshold']:g})"
     if test["switch"]:
         return f"{test['source']} text beat the current context on validation {how}"
+    if test["b"] <= test["c"]:
+        return f"the current context won the look-ahead race {how}"
     return f"the current context kept its place: the best text's validation gain is not significant {how}"
