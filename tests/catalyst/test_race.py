@@ -128,7 +128,7 @@ def test_switch_test_is_mcnemars_paired_statistic():
 
 def test_the_incumbent_runs_every_rung_and_an_insignificant_gain_keeps_it(tiny_data, tiny_model_file, tmp_path):
     """The text the validation labels favour is better, but not by enough for an impossible threshold: the
-    current context keeps its place, having run the whole look-ahead although it was last at the rungs."""
+    current context keeps its place, having run the whole look-ahead while it trailed that text."""
     s = Setup(tiny_data, tiny_model_file, tmp_path, **{"catalyst.switch_z": 1e6})
     target = s.text_ctx(TEXTS[1])
     s.distinct(TEXTS[1])
