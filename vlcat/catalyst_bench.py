@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from vlcat.config import CONFIG_DIR
@@ -103,6 +104,18 @@ class RunOutcome:
     held: int = 0
     """Races whose best text ended ahead of the current context on validation, not significantly."""
     winners: Counter = field(default_factory=Counter)
+    steps_s: float = 0.0
+    """Wall time of the run's training steps."""
+    gaps: list[float] = field(default_factory=list)
+    """Per race: the current context's validation accuracy minus the finalist text's, after the look-ahead."""
+    llm_raced: int = 0
+    """Races with an LLM text (this stage's or an earlier stage's) among the starters."""
+    requests_s: list[float] = field(default_factory=list)
+    """Wall time of each LLM request the server answered (replies from the cache left out)."""
+
+
+LLM_SOURCES = ("llm", "history")
+"""Race starters that are LLM texts in an LLM-proposer run (history = earlier stages' best proposals)."""
 
 
 def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
@@ -123,7 +136,8 @@ def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
         metric = acc
     cat = rec.get("catalyst") or {}
     out = RunOutcome(int(rec["seed"]), float(metric), parts, float(rec["timings"]["total_s"]),
-                     float(cat.get("overhead_s", cat.get("stage_s", 0.0))), float(cat.get("llm_s", 0.0)))
+                     float(cat.get("overhead_s", cat.get("stage_s", 0.0))), float(cat.get("llm_s", 0.0)),
+                     steps_s=float(rec["timings"].get("train_steps_s", 0.0)))
     for path in sorted((run_dir / "llm_stages").glob("stage_*.json")):
         st = json.loads(path.read_text())
         out.stages += 1
@@ -131,6 +145,9 @@ def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
         if st.get("proposer") in ("llm", "random"):
             out.requested += int(usable.get("requested", 0))
             out.accepted += int(usable.get("accepted", 0))
+        llm = st.get("llm") or {}
+        if llm and not llm.get("cached"):
+            out.requests_s.append(float(llm["elapsed_s"]))
         dec = st.get("decision") or {}
         out.restarts += bool(dec.get("restart"))
         race = dec.get("race")
@@ -138,6 +155,10 @@ def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
             out.winners[race["winner"]["source"]] += 1
             test = race.get("switch_test") or {}
             out.held += bool(test) and test["b"] > test["c"] and not test["switch"]
+            finished = [x for x in race["starters"][1:] if x["eliminated_at"] is None]
+            if finished:
+                out.gaps.append(race["starters"][0]["rungs"][-1]["val_acc"] - finished[0]["rungs"][-1]["val_acc"])
+            out.llm_raced += st.get("proposer") == "llm" and any(x["source"] in LLM_SOURCES for x in race["starters"])
         elif dec.get("restart"):
             out.winners[(dec.get("chosen") or {}).get("source", "?")] += 1
     return out
@@ -222,11 +243,39 @@ def _table(title: str, protocol: str, methods: Sequence[str], by_method: dict[st
         paired = _paired(outs, coop) if m != "coop" else "| – | – | – |"
         lines.append(f"| {m} | {len(vals)} | {cols} {paired} {100 * share:.1f} % ({100 * llm_share:.1f} %) | "
                      f"{usable} | {restarts} / {stages}{f' ({held} held)' if held else ''} | {win_txt} |")
+    lines += _race_notes(methods, by_method)
     for a, b in (("lookahead", "random"), ("lookahead", "none"), ("random", "none")):
         if a in by_method and b in by_method:
             lines.append(f"\n{a} − {b} (paired {metric}): {_paired(by_method[a], by_method[b]).strip('| ')}")
     lines.append("")
     return lines
+
+
+def _race_notes(methods: Sequence[str], by_method: dict[str, dict[Any, RunOutcome]]) -> list[str]:
+    """What the stage logs say beside the table: training-step time, how far texts trail after the
+    look-ahead (and lead where they took over), how often LLM texts raced and won, LLM request time."""
+    out = []
+    for m in methods:
+        vals = list(by_method.get(m, {}).values())
+        if not vals:
+            continue
+        parts = [f"training steps {median(o.steps_s for o in vals):.1f} s a run (median)"]
+        gaps = [g for o in vals for g in o.gaps]
+        if gaps:
+            leads = [-g for g in gaps if g < 0]
+            parts.append(f"after the look-ahead the current context is {median(gaps):+.1f} validation points from the "
+                         f"finalist text (median of {len(gaps)} races; + = ahead)")
+            if leads:
+                parts.append(f"leads by {min(leads):.1f}-{max(leads):.1f} in the {len(leads)} it led")
+        raced = sum(o.llm_raced for o in vals)
+        if raced:
+            won = sum(o.winners[src] for o in vals for src in LLM_SOURCES)
+            parts.append(f"LLM texts started {raced} races and won {won}")
+        times = [t for o in vals for t in o.requests_s]
+        if times:
+            parts.append(f"LLM request {median(times):.2f} s (median of {len(times)} uncached)")
+        out.append(f"- {m}: " + "; ".join(parts) + ".")
+    return ["", *out] if out else []
 
 
 def report(sweeps: dict[str, SweepConfig]) -> str:

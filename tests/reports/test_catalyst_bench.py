@@ -61,3 +61,19 @@ def test_several_datasets_are_one_sweep_and_pool_their_pairs(tmp_path):
     lines = _table("### t", "fewshot", ["coop", "lookahead"], {"coop": coop, "lookahead": look})
     row = next(x for x in lines if x.startswith("| lookahead"))
     assert "| 2 | 55.50 ± 7.78 | +0.50 |" in row and "| 1/1/0 (p 1) |" in row and "25.0 % (0.0 %)" in row
+
+
+def test_race_notes_summarise_the_stage_logs():
+    from collections import Counter
+
+    from vlcat.catalyst_bench import _race_notes
+
+    a = RunOutcome(1, 60.0, {}, 10.0, 3.0, steps_s=5.0, gaps=[6.0, -4.0], llm_raced=1, requests_s=[1.0, 3.0],
+                   winners=Counter({"current": 1, "llm": 1}))
+    b = RunOutcome(2, 61.0, {}, 10.0, 3.0, steps_s=7.0, gaps=[2.0], requests_s=[2.0], winners=Counter({"current": 1}))
+    (line,) = _race_notes(["lookahead"], {"lookahead": {1: a, 2: b}})[1:]
+    assert line == ("- lookahead: training steps 6.0 s a run (median); after the look-ahead the current context is "
+                    "+2.0 validation points from the finalist text (median of 3 races; + = ahead); leads by "
+                    "4.0-4.0 in the 1 it led; LLM texts started 1 races and won 1; LLM request 2.00 s (median of "
+                    "3 uncached).")
+    assert _race_notes(["coop"], {}) == []
