@@ -23,12 +23,13 @@ import os
 import sys
 from pathlib import Path
 
-from vlcat.errors import ConfigError, VlcatError
+from vlcat.errors import VlcatError
 
 
 def _compare(args: argparse.Namespace) -> int:
     from vlcat import catalyst_bench as cb
-    from vlcat.synth.dataset import build_synth_datasets, is_synth_card
+    from vlcat.bench_suite import task_of
+    from vlcat.synth.dataset import build_synth_datasets
     from vlcat.train.run import default_cache_dir
 
     out = Path(args.output_dir)
@@ -39,9 +40,8 @@ def _compare(args: argparse.Namespace) -> int:
         # runs anywhere on the machine), and a resumed one replays its own replies exactly
         extra.append(f"llm.cache_dir={out.resolve() / 'llm_replies'}")
     handle = None
-    unknown = [d for d in args.datasets if not is_synth_card(d)]
-    if unknown:
-        raise ConfigError(f"'{unknown[0]}' is not an offline task card (e.g. synth_shapes, synth_backgrounds)")
+    for dataset in args.datasets:
+        task_of(dataset)  # an unknown name is a one-line error listing the offline tasks
     if not args.report_only:
         build_synth_datasets(data_root, args.datasets)
         needs_llm = any(m in ("paper", "lookahead") for m in args.methods)
