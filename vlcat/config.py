@@ -109,9 +109,17 @@ class OptimConfig:
     weight_decay: float = 5e-4
     max_epoch: int = 200
     warmup_epoch: int = 1
+    """Epochs of warm-up before the scheduler (Dassl's OPTIM.WARMUP_EPOCH; 0 = none)."""
     warmup_lr: float = 1e-5
+    """The warm-up LR: held for every warm-up epoch (constant) or used in the first one (linear)."""
+    warmup_type: str = "constant"
+    """constant (every released CoOp/CoCoOp/KgCoOp/ProGrad config) | linear (lr * e / warmup_epoch after the
+    first epoch; Dassl's own default). See vlcat/train/schedule.py."""
+    warmup_recount: bool = True
+    """Dassl's OPTIM.WARMUP_RECOUNT (default true): the cosine starts counting when the warm-up ends; false
+    starts it at the warm-up length (rescaled so epoch warmup_epoch trains at optim.lr, as Dassl does)."""
     scheduler: str = "cosine"
-    """cosine | constant."""
+    """cosine | constant, stepped once per epoch as in Dassl."""
     batch_size: int = 32
 
 
@@ -229,6 +237,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "learner.csc_with_init": ("per_class", "shared"),
     "optim.name": ("sgd",),
     "optim.scheduler": ("cosine", "constant"),
+    "optim.warmup_type": ("constant", "linear"),
     "catalyst.policy": ("best", "if_better", "lookahead"),
     "catalyst.proposer": ("llm", "random", "none"),
     "catalyst.meta_prompt": ("scored_list", "variations"),

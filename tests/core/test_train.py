@@ -16,7 +16,6 @@ from vlcat.config import load_config
 from vlcat.testing import tiny_overrides
 from vlcat.train.checkpoint import load_checkpoint
 from vlcat.train.run import run_training
-from vlcat.train.schedule import lr_at_epoch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,14 +27,6 @@ def _overrides(tiny_data, tiny_model_file, tmp_path, name, **extra):
 
 def _metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
-def test_schedule_matches_coop():
-    kw = {"lr": 0.002, "max_epoch": 10, "warmup_epoch": 1, "warmup_lr": 1e-5}
-    assert lr_at_epoch(0, **kw) == 1e-5
-    assert lr_at_epoch(1, **kw) == pytest.approx(0.001 * (1 + 0.9510565162951535))
-    assert lr_at_epoch(5, **kw) == pytest.approx(0.001)
-    assert lr_at_epoch(3, **kw, scheduler="constant") == 0.002
 
 
 def test_cached_features_give_the_same_training_as_live_encoding(tiny_data, tiny_model_file, tmp_path):

@@ -66,7 +66,7 @@ class TrainerCallback:
 
 
 class Trainer:
-    """Trains a prompt learner on few-shot images with SGD and CoOp's schedule.
+    """Trains a prompt learner on few-shot images with SGD and Dassl's schedule (vlcat/train/schedule.py).
 
     The learner decides what a step sees (``learner.inputs``: image features, cached per augmentation
     view, or preprocessed pixels) and what it minimises (``learner.training_loss`` / ``learner.backward``).
@@ -181,7 +181,8 @@ class Trainer:
     def set_lr(self, epoch: int) -> float:
         o = self.cfg.optim
         lr = lr_at_epoch(epoch, lr=o.lr, max_epoch=o.max_epoch, warmup_epoch=o.warmup_epoch,
-                         warmup_lr=o.warmup_lr, scheduler=o.scheduler)
+                         warmup_lr=o.warmup_lr, scheduler=o.scheduler, warmup_type=o.warmup_type,
+                         warmup_recount=o.warmup_recount)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         return lr
