@@ -155,16 +155,21 @@ def test_prograd_projects_the_ce_gradient_off_the_kd_gradient(tiny_clip, labels_
     """Labels the teacher agrees with give aligned gradients (no projection); labels it finds least likely
     give conflicting ones (projection): both branches of the rule are checked against the formula."""
     torch.manual_seed(0)
-    learner = ProGrad(tiny_clip, NAMES, n_ctx=6, template="a type of pet, a photo of a {}.", init_from_template=True)
-    # the authors' init: the template's words in the last slots, zeros before
-    words = learner.text_token_ids("a type of pet, a photo of a")[-6:]
-    table = learner.token_embedding
-    assert torch.equal(learner.ctx[:6 - len(words)], torch.zeros(6 - len(words), 64))
-    assert torch.equal(learner.ctx[6 - len(words):], table[torch.tensor(words)])
+    learner = ProGrad(tiny_clip, NAMES, n_ctx=10, template="a type of pet, a photo of a {}.")
+    # The authors' init, written out: words = the template without " {}."; n = len(words.split(" ")) = 8;
+    # ctx = zeros(n_ctx); ctx[n_ctx - n:] = token_embedding(tokenize(words))[0, 1:1 + n]; the prompt text is
+    # "X" * (n_ctx - n) + " " + words + " " + name + ".", so the 9th token of the words ("a") stays fixed.
+    words = "a type of pet, a photo of a"
+    n = len(words.split(" "))
+    with torch.no_grad():
+        expected = torch.zeros(10, 64)
+        expected[10 - n:] = tiny_clip.model.token_embedding(tokenize(tiny_clip, [words]))[0, 1:1 + n]
+    assert torch.equal(learner.ctx.detach(), expected)
+    assert learner.fixed_text == "a" and learner.prompt_text().endswith(" a {}.")
     with torch.no_grad():  # move away from the teacher so the two gradients are not trivially aligned
         learner.ctx.add_(0.3 * torch.randn_like(learner.ctx))
     feats, _ = _features(8)
-    ids, emb = full_prompts(tiny_clip, "X X X X X X", NAMES)
+    ids, emb = full_prompts(tiny_clip, "X X " + words, NAMES)
     teacher_ids = tokenize(tiny_clip, [f"a type of pet, a photo of a {n.replace('_', ' ')}." for n in NAMES])
     with torch.no_grad():
         teacher = cos_logits(learner.logit_scale, feats, tiny_clip.model.encode_text(teacher_ids).float())
@@ -185,6 +190,7 @@ def test_prograd_projects_the_ce_gradient_off_the_kd_gradient(tiny_clip, labels_
     assert torch.allclose(out.terms["kd"], kd.detach(), **TOL)
     learner.backward(out)
     assert torch.allclose(learner.ctx.grad, ref, **TOL)
+    assert float(out.terms["projected"]) == (1.0 if conflict else 0.0)
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])

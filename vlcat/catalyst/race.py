@@ -74,6 +74,7 @@ class Lane:
     steps: int = 0
     losses: list[float] = field(default_factory=list)
     accs: list[float] = field(default_factory=list)
+    terms: list[dict[str, float]] = field(default_factory=list)
     val_acc: float = math.nan
     val_loss: float = math.nan
     correct: torch.Tensor | None = None
@@ -144,6 +145,7 @@ class LookaheadRace:
             loss, acc = self.trainer.train_step(self.trainer.batch_inputs(epoch, idx, feats), labels[idx])
             lane.losses.append(loss)
             lane.accs.append(acc)
+            lane.terms.append(dict(self.trainer.last_terms))
         lane.steps = to
         self._store(lane)
         lane.seconds += time.perf_counter() - t

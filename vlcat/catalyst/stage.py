@@ -255,7 +255,7 @@ class StageRunner:
         result = LookaheadRace(trainer, self.scorer.val, s.switch_z).run(starts, epoch=next_epoch, steps=steps)
         win = result.winner
         if steps:
-            trainer.steps_done_ahead(next_epoch, steps, win.losses, win.accs)
+            trainer.steps_done_ahead(next_epoch, steps, win.losses, win.accs, win.terms)
         restart = win.start.source != "current"
         after = self.decoder.decode(self.display_context())
         return {"restart": restart, "policy": "lookahead", "race": result.record,

@@ -58,10 +58,12 @@ class CoCoOp(CoOp):
         if cfg.cocoop.hidden_ratio < 1:
             raise ConfigError(f"learner.cocoop.hidden_ratio must be >= 1, got {cfg.cocoop.hidden_ratio}")
 
-    def __init__(self, clip: ClipBundle, classnames: list[str], *, hidden_ratio: int = 16, **kwargs: Any) -> None:
+    def __init__(self, clip: ClipBundle, classnames: list[str], *, n_ctx: int = 4, ctx_init: str = "a photo of a",
+                 hidden_ratio: int = 16, **kwargs: Any) -> None:
+        """Defaults are the authors' released setting (configs/learners/cocoop.yaml): 4 vectors from "a photo of a"."""
         if kwargs.get("csc") or kwargs.get("class_token_position", "end") != "end":
             raise ConfigError("learner cocoop needs learner.csc=false and learner.class_token_position=end")
-        super().__init__(clip, classnames, **kwargs)
+        super().__init__(clip, classnames, n_ctx=n_ctx, ctx_init=ctx_init, **kwargs)
         with torch.no_grad():
             vis_dim = int(self.encoder.forward_full(self.prompt_embeddings()[:1], self.pool_idx[:1]).shape[-1])
         ctx_dim = self.ctx.shape[-1]

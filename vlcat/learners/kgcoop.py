@@ -76,9 +76,10 @@ class KgCoOp(CoOp):
         if cfg.kgcoop.templates not in ("paper", "card"):
             raise ConfigError(f"learner.kgcoop.templates={cfg.kgcoop.templates!r} is not one of: paper, card")
 
-    def __init__(self, clip: ClipBundle, classnames: list[str], *, weight: float = 8.0,
-                 template: str = "a photo of a {}.", **kwargs: Any) -> None:
-        super().__init__(clip, classnames, **kwargs)
+    def __init__(self, clip: ClipBundle, classnames: list[str], *, n_ctx: int = 4, ctx_init: str = "a photo of a",
+                 weight: float = 8.0, template: str = "a photo of a {}.", **kwargs: Any) -> None:
+        """Defaults are the authors' released base-to-novel setting (configs/learners/kgcoop.yaml)."""
+        super().__init__(clip, classnames, n_ctx=n_ctx, ctx_init=ctx_init, **kwargs)
         self.weight = float(weight)
         self.template = template
         self.register_buffer("handwritten", template_features(self, template), persistent=False)

@@ -15,8 +15,16 @@ parameter tensor, with ``g_ce`` and ``g_kd`` the two gradients:
 cross-entropy to the teacher's distribution, which has the same gradient. Their base-to-novel setting:
 RN50, 4 shots, 16 context vectors whose last slots are initialised from the words of their per-dataset
 template (``PROGRAD_TEMPLATES``, the class name last) and the first ones with zeros, lambda = 1, T = 1,
-100 epochs, batch 32. vlcat places the template's *tokens* (the authors count words; the two agree
-unless a word is several tokens).
+100 epochs, batch 32.
+
+The template init as the authors wrote it (``ProGrad.public/trainers/prograd.py``, the PromptLearner's init
+block), ``learner.prograd.init_length=words``: the template's words before the class name
+("a type of pet, a photo of a") are counted by *words* (8), the first 8 BPE *tokens* of their tokenization
+become the last 8 context vectors (a type of pet , a photo of), and the tokens past them ("a": the comma is
+a token of its own) stay in the prompt as fixed words between the context and the class name. The prompt is
+``[SOS] 0 ... 0 a type of pet , a photo of | a [CLASS] . [EOS]``. ``init_length=tokens`` makes every token of
+the words learnable instead. A template longer than ``n_ctx`` is refused (the authors assert), and so is a
+template whose class name is not at its end ("{} texture."), which the context-then-class prompt cannot hold.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from vlcat.errors import ConfigError
 from vlcat.learners.base import LossOutput, TaskSpec
 from vlcat.learners.coop import CoOp, context_kwargs
 from vlcat.learners.kgcoop import paper_template
+from vlcat.learners.reembed import text_token_ids
 from vlcat.learners.registry import register_learner
 from vlcat.learners.zeroshot import template_features
 
@@ -66,11 +75,29 @@ class ProGradOptions:
     init: str = "template"
     """template (the authors: the teacher prompt's words in the last context slots, zeros before) |
     coop (learner.ctx_init or random, as CoOp)."""
+    init_length: str = "words"
+    """With init=template: words (the authors: n_ctx slots hold as many tokens as the template has words;
+    further tokens stay fixed before the class name) | tokens (every token of the template's words learns)."""
 
 
 def template_words(template: str) -> str:
-    """The words before the class slot ("a type of pet, a photo of a {}." -> "a type of pet, a photo of a")."""
-    return template.split("{}")[0].strip()
+    """The words before the class slot ("a type of pet, a photo of a {}." -> "a type of pet, a photo of a").
+
+    The init puts them before the class name, so a template must end with its class slot (a period may
+    follow) and have words before it; anything else is refused in one line rather than initialised wrongly
+    (the DTD card's "{} texture." would leave the whole context at zeros).
+    """
+    if template.count("{}") != 1:
+        raise ConfigError(f"learner.prograd.init=template needs a template with one {{}} class slot, got {template!r}")
+    before, after = (part.strip() for part in template.split("{}"))
+    if after not in ("", "."):
+        raise ConfigError(f"learner.prograd.init=template needs a template that ends with its class name (like "
+                          f"'a photo of a {{}}.'), but {template!r} has words after it; use "
+                          "learner.prograd.templates=paper, or learner.prograd.init=coop with learner.ctx_init")
+    if not before:
+        raise ConfigError(f"learner.prograd.init=template: {template!r} has no words before its class name to "
+                          "initialise the context from; use learner.prograd.init=coop")
+    return before
 
 
 @register_learner("prograd", options=ProGradOptions)
@@ -82,7 +109,7 @@ class ProGrad(CoOp):
         o = cfg.prograd
         template = paper_template(PROGRAD_TEMPLATES, task, o.templates)
         return cls(clip, task.classnames, weight=o.weight, temperature=o.temperature, template=template,
-                   init_from_template=o.init == "template", **context_kwargs(cfg))
+                   init=o.init, init_length=o.init_length, **context_kwargs(cfg))
 
     @classmethod
     def check_config(cls, cfg: Any) -> None:
@@ -96,24 +123,49 @@ class ProGrad(CoOp):
             raise ConfigError(f"learner.prograd.templates={o.templates!r} is not one of: paper, card")
         if o.init not in ("template", "coop"):
             raise ConfigError(f"learner.prograd.init={o.init!r} is not one of: template, coop")
+        if o.init_length not in ("words", "tokens"):
+            raise ConfigError(f"learner.prograd.init_length={o.init_length!r} is not one of: words, tokens")
         if o.init == "template" and (cfg.ctx_init.strip() or cfg.csc or cfg.class_token_position != "end"):
             raise ConfigError("learner.prograd.init=template fills a shared context that ends before the class "
                               "name; use learner.prograd.init=coop with learner.ctx_init, csc or another position")
 
-    def __init__(self, clip: ClipBundle, classnames: list[str], *, weight: float = 1.0, temperature: float = 1.0,
-                 template: str = "a photo of a {}.", init_from_template: bool = False, **kwargs: Any) -> None:
-        super().__init__(clip, classnames, **kwargs)
+    def __init__(self, clip: ClipBundle, classnames: list[str], *, n_ctx: int = 16, weight: float = 1.0,
+                 temperature: float = 1.0, template: str = "a photo of a {}.", init: str = "template",
+                 init_length: str = "words", **kwargs: Any) -> None:
+        """Defaults are the authors' released setting (16 vectors, template init counted in words, lambda 1,
+        T 1); ``init="coop"`` takes CoOp's ``ctx_init``/random init from ``kwargs`` instead."""
+        if init not in ("template", "coop"):
+            raise ConfigError(f"learner.prograd.init={init!r} is not one of: template, coop")
+        zeros = 0
+        if init == "template":
+            if kwargs.get("ctx_init", "").strip() or kwargs.get("csc") or kwargs.get("class_token_position",
+                                                                                     "end") != "end":
+                raise ConfigError("learner.prograd.init=template fills a shared context that ends before the class "
+                                  "name; use learner.prograd.init=coop with learner.ctx_init, csc or another position")
+            if init_length not in ("words", "tokens"):
+                raise ConfigError(f"learner.prograd.init_length={init_length!r} is not one of: words, tokens")
+            words = template_words(template)
+            count = len(words.split()) if init_length == "words" else len(text_token_ids(clip.tokenizer, words))
+            unit = "words" if init_length == "words" else "tokens"
+            if count > n_ctx:
+                raise ConfigError(f"the ProGrad template {template!r} has {count} {unit} before its class name but "
+                                  f"learner.n_ctx={n_ctx}; set learner.n_ctx to at least {count}")
+            # The authors' prompt text: n_ctx - count placeholders, then the words; the placeholders' slots
+            # start at zero. CoOp's word count (ctx_init_length=words) keeps tokens past the count fixed.
+            zeros = n_ctx - count
+            kwargs = {**kwargs, "ctx_init": " ".join(["X"] * zeros + [words]), "ctx_init_length": init_length}
+        super().__init__(clip, classnames, n_ctx=n_ctx, **kwargs)
+        if init == "template":
+            if self.n_ctx != n_ctx:
+                raise ConfigError(f"learner.prograd.init=template: this tokenizer does not give one token per "
+                                  f"placeholder word, so {template!r} cannot be laid out in {n_ctx} slots; use "
+                                  "learner.prograd.init=coop")
+            with torch.no_grad():
+                self.ctx[:zeros] = 0.0
         self.weight = float(weight)
         self.temperature = float(temperature)
         self.template = template
         self.register_buffer("teacher", template_features(self, template), persistent=False)
-        if init_from_template:
-            ids = self.text_token_ids(template_words(template))[-self.n_ctx:]
-            with torch.no_grad():
-                self.ctx.zero_()
-                if ids:
-                    table = self.token_embedding
-                    self.ctx[self.n_ctx - len(ids):] = table[torch.tensor(ids, device=table.device)].float()
 
     def training_loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> LossOutput:
         logits = self.logits(inputs)
@@ -130,8 +182,12 @@ class ProGrad(CoOp):
         params = [p for p in self.parameters() if p.requires_grad]
         g_kd = torch.autograd.grad(out.terms["kd"], params, retain_graph=True, allow_unused=True)
         g_ce = torch.autograd.grad(out.terms["ce"], params, allow_unused=True)
+        fired = False
         for p, a, b in zip(params, g_ce, g_kd, strict=True):
             p.grad = None if a is None else project_conflict(a, b, self.weight)
+            fired = fired or (a is not None and b is not None and bool(conflicts(a, b)))
+        # logged per step, and its epoch mean in metrics.jsonl is the share of steps that projected
+        out.terms["projected"] = torch.tensor(1.0 if fired else 0.0)
 
 
 def project_conflict(g: torch.Tensor, ref: torch.Tensor | None, weight: float) -> torch.Tensor:
@@ -144,3 +200,8 @@ def project_conflict(g: torch.Tensor, ref: torch.Tensor | None, weight: float) -
     r = ref / norm
     dot = torch.dot(g.flatten(), r.flatten())
     return g - weight * dot * r if dot < 0 else g
+
+
+def conflicts(g: torch.Tensor, ref: torch.Tensor) -> bool:
+    """Whether :func:`project_conflict` changes ``g``: the two gradients point against each other."""
+    return bool(torch.linalg.vector_norm(ref) > 0) and bool(torch.dot(g.flatten(), ref.flatten()) < 0)

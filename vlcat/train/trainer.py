@@ -157,14 +157,16 @@ class Trainer:
         """Inputs of batch ``idx`` in ``epoch``; ``feats`` is :meth:`epoch_inputs` of that epoch."""
         return feats[idx] if feats is not None else self._live_batch(epoch, idx)
 
-    def steps_done_ahead(self, epoch: int, steps: int, losses: list[float], accs: list[float]) -> None:
+    def steps_done_ahead(self, epoch: int, steps: int, losses: list[float], accs: list[float],
+                         terms: list[dict[str, float]] | None = None) -> None:
         """A callback at the end of epoch ``epoch - 1`` already ran the first ``steps`` steps of 0-based
         ``epoch`` (the catalyst's look-ahead race keeps the winner's steps): the loop continues after them,
         and the checkpoint written now says so, exactly as after an interruption at that step."""
         if epoch >= self.cfg.optim.max_epoch or not 0 < steps <= self.steps_per_epoch:
             raise ValueError(f"cannot skip {steps} steps of epoch {epoch}")
         self.global_step += steps
-        self._ahead = {"epoch": epoch, "steps": steps, "losses": list(losses), "accs": list(accs)}
+        self._ahead = {"epoch": epoch, "steps": steps, "losses": list(losses), "accs": list(accs),
+                       "terms": list(terms or [])}
 
     def _live_batch(self, epoch: int, idx: torch.Tensor) -> torch.Tensor:
         data = self._live_data
@@ -203,7 +205,7 @@ class Trainer:
         return float(out.loss.item()), acc
 
     # ----- checkpoints ---------------------------------------------------------------------------
-    def save(self, epoch: int, step: int, partial: dict[str, list[float]] | None = None) -> None:
+    def save(self, epoch: int, step: int, partial: dict[str, list[Any]] | None = None) -> None:
         """Checkpoint meaning "continue at (epoch, step)"; ``partial`` holds the epoch's losses so far."""
         save_checkpoint(self.checkpoint_path, {
             "format": 1,
@@ -216,7 +218,7 @@ class Trainer:
             "rng": rng_state(),
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "history": json.dumps(self.history),
-            "partial_epoch": json.dumps(partial or {"losses": [], "accs": []}),
+            "partial_epoch": json.dumps(partial or {"losses": [], "accs": [], "terms": []}),
         })
 
     def restore(self) -> tuple[int, int]:
@@ -260,9 +262,10 @@ class Trainer:
                 self.epoch = epoch
                 lr = self.set_lr(epoch)
                 feats = self.epoch_inputs(epoch)
-                losses, accs = [], []
+                losses, accs, terms = [], [], []
                 if epoch == start_epoch and start_step:
                     losses, accs = list(self._partial.get("losses", [])), list(self._partial.get("accs", []))
+                    terms = list(self._partial.get("terms", []))
                 t0 = time.perf_counter()
                 for step, idx in enumerate(self.epoch_batches(epoch)):
                     if epoch == start_epoch and step < start_step:
@@ -278,6 +281,7 @@ class Trainer:
                     self.global_step += 1
                     losses.append(loss)
                     accs.append(acc)
+                    terms.append(dict(self.last_terms))
                     bar.update(1)
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}", acc=f"{acc:.1f}")
                     info = {"type": "step", "epoch": epoch + 1, "step": step + 1, "global_step": self.global_step,
@@ -289,13 +293,13 @@ class Trainer:
                     if self._fault is not None and self._fault[0] == self.global_step:
                         os.kill(os.getpid(), self._fault[1])
                     if self.stop_requested:
-                        self.save(epoch, step + 1, {"losses": losses, "accs": accs})
+                        self.save(epoch, step + 1, {"losses": losses, "accs": accs, "terms": terms})
                         raise RunInterrupted(
                             f"interrupted at epoch {epoch + 1} step {step + 1}; checkpoint saved in "
                             f"{self.run_dir}; rerun with --resume to continue")
                 self.timings["steps_s"] += time.perf_counter() - t0
-                summary = {"type": "epoch", "epoch": epoch + 1, "global_step": self.global_step, "lr": lr,
-                           "loss": _mean(losses), "acc": _mean(accs), "time_s": time.perf_counter() - t0}
+                summary = {**_term_means(terms), "type": "epoch", "epoch": epoch + 1, "global_step": self.global_step,
+                           "lr": lr, "loss": _mean(losses), "acc": _mean(accs), "time_s": time.perf_counter() - t0}
                 self.history.append(summary)
                 self.log(summary)
                 t1 = time.perf_counter()
@@ -305,7 +309,7 @@ class Trainer:
                 ahead, self._ahead = self._ahead, None
                 if ahead is not None:  # the next epoch's first steps are done: continue as after a resume
                     start_epoch, start_step = ahead["epoch"], ahead["steps"]
-                    self._partial = {"losses": ahead["losses"], "accs": ahead["accs"]}
+                    self._partial = {"losses": ahead["losses"], "accs": ahead["accs"], "terms": ahead["terms"]}
                     bar.update(start_step)
                     self.save(start_epoch, start_step, self._partial)
                 else:
@@ -331,6 +335,13 @@ def _fault_from_env() -> tuple[int, int] | None:
     if not at:
         return None
     return int(at), int(getattr(signal, "SIG" + os.environ.get("VLCAT_FAULT_SIGNAL", "KILL")))
+
+
+def _term_means(terms: list[dict[str, float]]) -> dict[str, float]:
+    """Epoch means of the learner's named loss terms (ProGrad's ``projected``: the share of steps whose
+    gradient was projected), over the steps that reported each term."""
+    names = sorted({k for t in terms for k in t})
+    return {k: _mean([t[k] for t in terms if k in t]) for k in names}
 
 
 def _mean(values: list[float]) -> float:
