@@ -129,9 +129,9 @@ class TrainConfig:
     feature_cache: bool = True
     """Encode each training image once per augmentation view and reuse it (false = every step)."""
     aug_views: int = 0
+    """Distinct augmented views cached per image; 0 = one per epoch (same numbers as no cache)."""
     crop_scale_min: float = 0.08
     """Smallest area fraction of the random resized crop (CoOp: 0.08)."""
-    """Distinct augmented views cached per image; 0 = one per epoch (same numbers as no cache)."""
     eval_batch_size: int = 128
     log_every: int = 10
     progress: bool = True
