@@ -11,7 +11,7 @@ all: quickstart
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev,ray]'
+	$(VENV)/bin/pip install -q -e '.[dev,ray,tensorboard]'
 	touch $@
 
 venv: $(VENV)/.installed

@@ -42,7 +42,8 @@ from vlcat.results import harmonic_mean
 from vlcat.sweeps import MethodSpec, SweepConfig, plan_sweep, run_sweep
 
 BASE = ["model.name=vlcat-toy", "learner.n_ctx=4", "learner.ctx_init=a photo of a", "optim.max_epoch=30",
-        "optim.lr=0.5", "optim.batch_size=32", "train.aug_views=4", "train.crop_scale_min=0.5", "train.progress=false"]
+        "optim.lr=0.5", "optim.batch_size=32", "train.aug_views=4", "train.crop_scale_min=0.5", "train.progress=false",
+        "train.epoch_lines=false"]
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "b2n16": {"protocol": "base2novel", "shots": 16, "overrides": []},

@@ -135,6 +135,15 @@ class TrainConfig:
     eval_batch_size: int = 128
     log_every: int = 10
     progress: bool = True
+    """A live progress bar when stderr is a terminal; off a terminal (a log file) or with false, plain
+    lines instead (see epoch_lines). Never changes numbers."""
+    epoch_lines: bool = True
+    """Print one summary line per epoch when no bar is drawn (sweeps drawing their own bar turn it off)."""
+    progress_every_s: float = 60.0
+    """With epoch lines: also a line every this many seconds inside a long epoch (0 = never)."""
+    tensorboard: bool = False
+    """Write TensorBoard event files into <run>/tensorboard (loss, accuracy, LR, validation accuracy, the
+    catalyst's stage decisions); needs the optional extra: pip install -e '.[tensorboard]'."""
     eval_splits: list[str] = field(default_factory=lambda: ["test"])
     select_best_val: bool = False
     """Keep the trainable state of the epoch with the best few-shot validation accuracy (validation loss

@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         for msg in problems:
             _say(f"    warning: {msg}")
         print(markdown)
+        from vlcat.catalyst.console import digest
+
+        catalyst_runs = [r.run_dir for r in runs if r.config.catalyst.enabled]
+        if catalyst_runs:
+            for line in digest(catalyst_runs):
+                _say(line)
         for path in written:
             _say(f"    wrote {path}")
         _say(f"done in {time.perf_counter() - t0:.0f} s")

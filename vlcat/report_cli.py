@@ -27,6 +27,14 @@ def make_report(roots: list[str], out: str | None = None, *, ddof: int = 0, with
     if not results:
         raise VlcatError(f"no finished runs (record.json with a test accuracy) under {', '.join(roots)}")
     tables = build_tables(results, ddof)
+    from vlcat.report_flags import llm_failed_note, llm_failed_runs
+
+    for method, runs in llm_failed_runs(results).items():
+        note = llm_failed_note(method, runs)
+        problems.append(note)
+        for table in tables:
+            if method in table.columns:
+                table.notes.append(note)
     markdown = "\n".join(to_markdown(t, with_std) for t in tables)
     written: list[Path] = []
     if out:

@@ -46,7 +46,7 @@ def bench_catalyst(*, epochs: int = 20, shots: int = 16, overrides: list[str] | 
     run_dir = work / f"run-{time.strftime('%H%M%S')}"
     cfg = load_config([CONFIG_DIR / "catalyst" / "coop_catalyst.yaml"], data + [
         f"output_dir={run_dir}", f"data.cache_dir={work / 'cache'}", f"optim.max_epoch={epochs}",
-        "train.progress=false", "llm.use_cache=false", *(overrides or [])])
+        "train.progress=false", "train.epoch_lines=false", "llm.use_cache=false", *(overrides or [])])
     t = time.perf_counter()
     endpoint = connect(cfg.llm, None)
     require_healthy(endpoint)

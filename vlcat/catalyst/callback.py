@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vlcat.catalyst.console import closing_line, llm_unreached, stage_line, unreached_warning
 from vlcat.catalyst.endpoint import Endpoint, connect, require_healthy
 from vlcat.catalyst.fitness import Fitness, PromptScorer
 from vlcat.catalyst.metaprompt import TaskInfo, sample_classnames
@@ -30,9 +31,10 @@ from vlcat.catalyst.stage import StageRunner, StageSettings, template_words
 from vlcat.catalyst.trajectory import RunningMean, Snapshot, Trajectory, normalize
 from vlcat.config import RunConfig, validate_learner
 from vlcat.data import DatasetSplits
-from vlcat.errors import ConfigError
+from vlcat.errors import ConfigError, RunError
 from vlcat.learners.reembed import Reembedder
 from vlcat.rundir import atomic_write_text, finite
+from vlcat.train.progress import say
 from vlcat.train.trainer import Trainer, TrainerCallback
 
 STAGE_DIR = "llm_stages"
@@ -191,8 +193,18 @@ class CatalystCallback(TrainerCallback):
         record = runner.run(trainer, stage=self.stage + 1, epoch=epoch, snapshots=list(self.trajectory.snapshots),
                             template=template, history=self.history, seen=self.seen)
         record["schedule"] = self.schedule
+        record["summary"] = stage_line(record, len(self.schedule))
         atomic_write_text(self.run_dir / STAGE_DIR / f"stage_{self.stage + 1}.json",
                           json.dumps(finite(record), indent=1, ensure_ascii=False, allow_nan=False))
+        unreached = llm_unreached(record)
+        say(record["summary"])
+        if unreached:
+            if self.cfg.llm.required:
+                raise RunError(f"LLM stage {self.stage + 1} could not reach its LLM "
+                               f"({(record['error'] or {}).get('message', '')[:200]}); llm.required=true stops "
+                               f"the run; its last checkpoint is kept: make the endpoint answer and rerun with "
+                               f"--resume -o {self.run_dir}")
+            say(unreached_warning(record))
         dec = record["decision"]
         chosen = dec.get("chosen") or {}
         line = {
@@ -206,6 +218,7 @@ class CatalystCallback(TrainerCallback):
             "proposer": record.get("proposer"), "n_candidates": len(record["candidates"]),
             "n_rejected": len(record["rejected"]), "llm_s": record["timings"]["llm_s"],
             "total_s": record["timings"]["total_s"], "race_s": record["timings"].get("race_s", 0.0),
+            "llm_unreached": unreached,
         }
         race = dec.get("race")
         if race is not None:
@@ -245,6 +258,9 @@ class CatalystCallback(TrainerCallback):
 
     # ----- end -----------------------------------------------------------------------------------
     def on_train_end(self, trainer: Trainer) -> None:
+        closing = closing_line(self.summary()["catalyst"])
+        if closing:
+            say(closing)
         try:
             if self.c.plot:
                 from vlcat.catalyst.plot import plot_loss_curve
@@ -261,6 +277,10 @@ class CatalystCallback(TrainerCallback):
             "stages": len(self.stages),
             "succeeded": len(ok),
             "failed": len(self.stages) - len(ok),
+            # stages whose LLM request failed (dead server, timeout); all of them: the run is not the catalyst
+            "llm_unreached": sum(1 for s in self.stages if s.get("llm_unreached")),
+            "all_llm_failed": (self.c.proposer == "llm" and bool(self.stages)
+                               and all(s.get("llm_unreached") for s in self.stages)),
             "restarts": sum(1 for s in self.stages if s["restarted"]),
             "llm_s": sum(s["llm_s"] for s in self.stages),
             "stage_s": sum(s["total_s"] for s in self.stages),

@@ -91,7 +91,8 @@ def saved_config(run_dir: Path) -> RunConfig:
 
 # Keys that change how a run is watched or where it waits, never its numbers: a resume may change them
 # (e.g. continue on another machine without the progress bar).
-RESUME_FREE = frozenset({"output_dir", "train.progress", "data.num_workers", "data.cache_dir", "llm.timeout",
+RESUME_FREE = frozenset({"output_dir", "train.progress", "train.epoch_lines", "train.progress_every_s",
+                         "train.tensorboard", "data.num_workers", "data.cache_dir", "llm.timeout",
                          "llm.cache_dir", "llm.max_retries", "llm.startup_timeout", "llm.python", "llm.api_key"})
 
 
@@ -192,13 +193,20 @@ CALLBACK_BUILDERS: dict[str, Any] = {}
 
 
 def build_callbacks(cfg: RunConfig, run_dir: Path, splits: DatasetSplits) -> list[TrainerCallback]:
-    if not cfg.catalyst.enabled:
-        return []
-    builder = CALLBACK_BUILDERS.get("catalyst")
-    if builder is None:
-        raise ConfigError("catalyst.enabled=true but the catalyst is not loaded; import vlcat.catalyst "
-                          "before run_training (the vlcat CLIs do)")
-    return [builder(cfg, run_dir, splits)]
+    """The catalyst (when enabled), then the TensorBoard logger (when asked), which must see the state a
+    stage left."""
+    cbs: list[TrainerCallback] = []
+    if cfg.catalyst.enabled:
+        builder = CALLBACK_BUILDERS.get("catalyst")
+        if builder is None:
+            raise ConfigError("catalyst.enabled=true but the catalyst is not loaded; import vlcat.catalyst "
+                              "before run_training (the vlcat CLIs do)")
+        cbs.append(builder(cfg, run_dir, splits))
+    if cfg.train.tensorboard:
+        from vlcat.train.tensorboard import TensorBoardLogger
+
+        cbs.append(TensorBoardLogger(run_dir, cfg.train.log_every))
+    return cbs
 
 
 @contextmanager
@@ -215,6 +223,10 @@ def stop_on_signals(trainer: Trainer):
         trainer.stop_requested = True
         for s, h in old.items():
             signal.signal(s, h)
+        # os.write, not print: a handler may run in the middle of another write to the same stream
+        os.write(2, b"\nstopping: the run saves a checkpoint after the current step (an LLM stage in progress "
+                    b"finishes its request first); signal again to stop at once (--resume continues from the "
+                    b"last checkpoint)\n")
 
     for s in old:
         signal.signal(s, handler)

@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
 
 from vlcat.clip import ClipBundle
 from vlcat.config import RunConfig
@@ -35,6 +34,7 @@ from vlcat.train.features import (
     items_fingerprint,
     steps_per_epoch,
 )
+from vlcat.train.progress import TrainProgress, say
 from vlcat.train.schedule import lr_at_epoch
 
 
@@ -248,6 +248,10 @@ class Trainer:
         start_epoch, start_step = (0, 0)
         if resume and self.checkpoint_path.exists():
             start_epoch, start_step = self.restore()
+            where = (f"epoch {start_epoch + 1} step {start_step + 1}" if start_epoch < self.cfg.optim.max_epoch
+                     else "the end of training")
+            say(f"resuming {self.run_dir} at {where} (global step {self.global_step} of "
+                f"{self.cfg.optim.max_epoch * self.steps_per_epoch}) from {self.checkpoint_path.name}")
         else:
             truncate_metrics(self.run_dir, 0)  # lines of an attempt that never checkpointed are stale
         cfg = self.cfg
@@ -255,8 +259,8 @@ class Trainer:
         total = max_epoch * self.steps_per_epoch
         for cb in self.callbacks:
             cb.on_train_start(self)
-        bar = tqdm(total=total, initial=self.global_step, desc="train", disable=not cfg.train.progress,
-                   dynamic_ncols=True)
+        bar = TrainProgress(total=total, initial=self.global_step, max_epoch=max_epoch, bar=cfg.train.progress,
+                            epoch_lines=cfg.train.epoch_lines, every_s=cfg.train.progress_every_s)
         try:
             for epoch in range(start_epoch, max_epoch):
                 self.epoch = epoch
@@ -282,10 +286,9 @@ class Trainer:
                     losses.append(loss)
                     accs.append(acc)
                     terms.append(dict(self.last_terms))
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}", acc=f"{acc:.1f}")
                     info = {"type": "step", "epoch": epoch + 1, "step": step + 1, "global_step": self.global_step,
                             "lr": lr, "loss": loss, "acc": acc, **self.last_terms}
+                    bar.step(info)
                     if self.global_step % max(1, cfg.train.log_every) == 0:
                         self.log(info)
                     for cb in self.callbacks:
@@ -302,6 +305,7 @@ class Trainer:
                            "lr": lr, "loss": _mean(losses), "acc": _mean(accs), "time_s": time.perf_counter() - t0}
                 self.history.append(summary)
                 self.log(summary)
+                bar.epoch(summary)
                 t1 = time.perf_counter()
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch + 1, summary)
@@ -310,7 +314,7 @@ class Trainer:
                 if ahead is not None:  # the next epoch's first steps are done: continue as after a resume
                     start_epoch, start_step = ahead["epoch"], ahead["steps"]
                     self._partial = {"losses": ahead["losses"], "accs": ahead["accs"], "terms": ahead["terms"]}
-                    bar.update(start_step)
+                    bar.skip(start_step)
                     self.save(start_epoch, start_step, self._partial)
                 else:
                     self.save(epoch + 1, 0)
