@@ -36,6 +36,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from vlcat.catalyst.console import llm_unreached
 from vlcat.config import CONFIG_DIR
 from vlcat.errors import ConfigError
 from vlcat.results import harmonic_mean
@@ -53,8 +54,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
 
 METHODS: dict[str, tuple[list[str], list[str]]] = {
     "coop": ([], []),
-    "paper": (["catalyst/coop_catalyst_paper.yaml"], []),
-    "lookahead": (["catalyst/coop_catalyst_lookahead.yaml"], []),
+    # An LLM arm must run as specified: llm.required checks the endpoint before each run and stops a run
+    # whose stage cannot reach it (resumable), instead of tabulating CoOp with snapshot restarts.
+    "paper": (["catalyst/coop_catalyst_paper.yaml"], ["llm.required=true"]),
+    "lookahead": (["catalyst/coop_catalyst_lookahead.yaml"], ["llm.required=true"]),
     "random": (["catalyst/coop_catalyst_lookahead.yaml"], ["catalyst.proposer=random"]),
     "none": (["catalyst/coop_catalyst_lookahead.yaml"], ["catalyst.proposer=none"]),
 }
@@ -113,6 +116,9 @@ class RunOutcome:
     """Races with an LLM text (this stage's or an earlier stage's) among the starters."""
     requests_s: list[float] = field(default_factory=list)
     """Wall time of each LLM request the server answered (replies from the cache left out)."""
+    llm_errors: int = 0
+    """Stages whose LLM request failed (unreachable server, timeout): the arm did not run as specified."""
+    run_dir: str = ""
 
 
 LLM_SOURCES = ("llm", "history")
@@ -139,9 +145,11 @@ def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
     out = RunOutcome(int(rec["seed"]), float(metric), parts, float(rec["timings"]["total_s"]),
                      float(cat.get("overhead_s", cat.get("stage_s", 0.0))), float(cat.get("llm_s", 0.0)),
                      steps_s=float(rec["timings"].get("train_steps_s", 0.0)))
+    out.run_dir = str(run_dir)
     for path in sorted((run_dir / "llm_stages").glob("stage_*.json")):
         st = json.loads(path.read_text())
         out.stages += 1
+        out.llm_errors += llm_unreached(st)
         usable = st.get("usable") or {}
         if st.get("proposer") in ("llm", "random"):
             out.requested += int(usable.get("requested", 0))
@@ -229,6 +237,13 @@ def _table(title: str, protocol: str, methods: Sequence[str], by_method: dict[st
         if not outs:
             continue
         vals = list(outs.values())
+        broken = [o for o in vals if o.llm_errors]
+        if broken:  # never tabulate an LLM arm whose LLM did not answer
+            lines.append(f"| {m} | {len(vals)} | refused: {sum(o.llm_errors for o in broken)} LLM-error stage(s) in "
+                         f"{len(broken)} run(s), so this arm did not run as specified; delete "
+                         f"{', '.join(o.run_dir for o in broken[:3])}{' ...' if len(broken) > 3 else ''} and rerun "
+                         "with a working LLM |")
+            continue
         if protocol == "base2novel":
             cols = " | ".join(_mean_std([o.parts[k] for o in vals]) for k in ("base", "novel", "hm"))
         else:
@@ -245,8 +260,9 @@ def _table(title: str, protocol: str, methods: Sequence[str], by_method: dict[st
         lines.append(f"| {m} | {len(vals)} | {cols} {paired} {100 * share:.1f} % ({100 * llm_share:.1f} %) | "
                      f"{usable} | {restarts} / {stages}{f' ({held} held)' if held else ''} | {win_txt} |")
     lines += _race_notes(methods, by_method)
+    clean = {m for m, outs in by_method.items() if not any(o.llm_errors for o in outs.values())}
     for a, b in (("lookahead", "random"), ("lookahead", "none"), ("random", "none")):
-        if a in by_method and b in by_method:
+        if a in clean and b in clean:
             lines.append(f"\n{a} − {b} (paired {metric}): {_paired(by_method[a], by_method[b]).strip('| ')}")
     lines.append("")
     return lines

@@ -77,3 +77,24 @@ def test_race_notes_summarise_the_stage_logs():
                     "4.0-4.0 in the 1 it led; LLM texts started 1 races and won 1; LLM request 2.00 s (median of "
                     "3 uncached).")
     assert _race_notes(["coop"], {}) == []
+
+
+def test_an_llm_arm_whose_llm_failed_is_refused_not_tabulated(tmp_path):
+    """An arm must run as specified: its LLM runs require the endpoint, and a run with LLM-error stages
+    turns the arm's row into a refusal naming the run folders to delete."""
+    from vlcat.catalyst_bench import _table
+
+    sweeps = plan(tmp_path, ["fs4"], ["coop", "lookahead", "random"], [1, 2], [])
+    methods = {m.name: m for m in sweeps["fs4"].methods}
+    assert "llm.required=true" in methods["lookahead"].overrides
+    assert "llm.required=true" not in methods["random"].overrides  # the controls ask no LLM
+    coop = {1: RunOutcome(1, 60.0, {"acc": 60.0}, 1.0, 0.0), 2: RunOutcome(2, 50.0, {"acc": 50.0}, 1.0, 0.0)}
+    look = {1: RunOutcome(1, 61.0, {"acc": 61.0}, 2.0, 0.5),
+            2: RunOutcome(2, 50.0, {"acc": 50.0}, 2.0, 0.5, llm_errors=2, run_dir="runs/x/lookahead_2")}
+    rand = {1: RunOutcome(1, 60.0, {"acc": 60.0}, 2.0, 0.5), 2: RunOutcome(2, 51.0, {"acc": 51.0}, 2.0, 0.5)}
+    lines = _table("### t", "fewshot", ["coop", "lookahead", "random"],
+                   {"coop": coop, "lookahead": look, "random": rand})
+    row = next(x for x in lines if x.startswith("| lookahead"))
+    assert "refused: 2 LLM-error stage(s) in 1 run(s)" in row and "runs/x/lookahead_2" in row
+    assert "+" not in row.split("refused")[0]  # no paired difference printed for it
+    assert not any(x.startswith("\nlookahead − random") for x in lines)
