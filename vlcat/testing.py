@@ -68,6 +68,7 @@ def tiny_overrides(data_root, card, model_file, cache_dir, output_dir, **extra) 
         "optim.max_epoch": 3,
         "optim.batch_size": 4,
         "train.progress": False,
+        "train.epoch_lines": False,  # tests read stderr for one-line errors; tests of the lines turn them on
     }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]

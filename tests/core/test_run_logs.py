@@ -29,7 +29,8 @@ def _train(args: list[str], log: Path, env_extra: dict[str, str] | None = None) 
 def test_log_file_gets_one_line_per_epoch_and_no_carriage_returns(tiny_data, tiny_model_file, tmp_path, progress):
     root, card = tiny_data
     run = tmp_path / "run"
-    args = tiny_overrides(root, card, tiny_model_file, tmp_path / "cache", run, **{"train.progress": progress})
+    args = tiny_overrides(root, card, tiny_model_file, tmp_path / "cache", run, **{"train.progress": progress,
+                                                                                   "train.epoch_lines": "true"})
     proc = _train(args, tmp_path / "log.txt")
     text = (tmp_path / "log.txt").read_text()
     assert proc.returncode == 0, text[-2000:]
@@ -42,7 +43,7 @@ def test_log_file_gets_one_line_per_epoch_and_no_carriage_returns(tiny_data, tin
 def test_epoch_lines_can_be_turned_off_for_sweeps(tiny_data, tiny_model_file, tmp_path):
     root, card = tiny_data
     args = tiny_overrides(root, card, tiny_model_file, tmp_path / "cache", tmp_path / "run",
-                          **{"train.epoch_lines": "false"})
+                          **{"train.epoch_lines": "false", "train.progress": "true"})
     assert _train(args, tmp_path / "log.txt").returncode == 0
     assert not [ln for ln in (tmp_path / "log.txt").read_text().splitlines() if ln.startswith("epoch ")]
 
