@@ -253,8 +253,8 @@ EXPECTED = {
     "not_tensors": "entry 'ctx' is not a tensor",
     "no_checkpoint_in_folder": "holds no Dassl checkpoint",
     "missing": "not found",
-    "truncated": "is not a Dassl prompt-learner checkpoint",
-    "empty_file": "is not a Dassl prompt-learner checkpoint",
+    "truncated": "cut short, damaged, or not a torch file",
+    "empty_file": "the file is empty",
 }
 
 

@@ -124,12 +124,16 @@ def _stand_in(name: str) -> Any:
     return None
 
 
-def _first_line(exc: BaseException) -> str:
+def _why_unreadable(path: Path, exc: BaseException) -> str:
+    """What a failed ``torch.load`` means for the user, in a few words."""
     text = str(exc).strip()
     found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
     if found:
         return f"it needs code to load ({found.group(1)}), which weights_only refuses"
-    return (text.splitlines() or [type(exc).__name__])[0][:200]
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    first = (text.splitlines() or [type(exc).__name__])[0][:160]
+    return f"it cannot be read ({first}): cut short, damaged, or not a torch file"
 
 
 def load_dassl(path: str | Path) -> DasslCheckpoint:
@@ -148,7 +152,7 @@ def load_dassl(path: str | Path) -> DasslCheckpoint:
         with torch.serialization.safe_globals([(_stand_in(n), n) for n in names]):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - truncated zip, empty file, foreign pickle: all one line
-        raise CheckpointError(f"{path} is not {what}: {_first_line(exc)}") from None
+        raise CheckpointError(f"{path} is not {what}: {_why_unreadable(path, exc)}") from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} is not {what}: it holds a {type(ckpt).__name__}")
     state = ckpt.get("state_dict")
