@@ -299,3 +299,23 @@ def test_the_script_refuses_in_one_line_and_other_learners_and_full_folders_are_
     assert rc == 0, err
     assert rundir.read_record(cfg.output_dir)["method"] == "again"
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["x"]  # no hidden leftovers
+
+
+def test_finding_and_reading_without_a_model(tmp_path):
+    """model-best.pth.tar when no numbered file exists (the authors' default), DataParallel's ``module.``
+    prefixes removed, and the epoch read from the file."""
+    from vlcat.interop.dassl import CheckpointError, find_checkpoint, load_dassl
+
+    folder = tmp_path / "out" / "prompt_learner"
+    folder.mkdir(parents=True)
+    ctx = torch.randn(4, 8).half()
+    torch.save({"state_dict": {"module.ctx": ctx}, "epoch": 7, "optimizer": {}, "scheduler": {}},
+               folder / "model-best.pth.tar")
+    path = find_checkpoint(tmp_path / "out")
+    assert path == folder / "model-best.pth.tar" and find_checkpoint(folder) == path
+    ckpt = load_dassl(path)
+    assert ckpt.epoch == 7 and set(ckpt.state) == {"ctx"} and torch.equal(ckpt.state["ctx"], ctx)
+    with pytest.raises(CheckpointError, match="no model.pth.tar-3 .epochs there: none"):
+        find_checkpoint(tmp_path / "out", 3)
+    with pytest.raises(CheckpointError, match="give the folder or drop --epoch"):
+        find_checkpoint(path, 3)

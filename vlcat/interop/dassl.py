@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from vlcat.errors import VlcatError
+from vlcat.learners.base import PromptLearner
 
 PROMPT_LEARNER = "prompt_learner"
 """The folder Dassl saves the prompt learner under (the name the trainers register it with)."""
@@ -172,7 +173,7 @@ def _shape(t: torch.Tensor) -> str:
     return "x".join(str(s) for s in t.shape) if t.dim() else "scalar"
 
 
-def learner_state(ckpt: DasslCheckpoint, learner: Any) -> dict[str, torch.Tensor]:
+def learner_state(ckpt: DasslCheckpoint, learner: PromptLearner) -> dict[str, torch.Tensor]:
     """The checkpoint as ``learner.load_trainable_state`` takes it (vlcat names, fp32, shapes checked).
 
     Every mismatch names what differs and which setting decides it: another learner (meta-net keys where
@@ -214,7 +215,7 @@ def learner_state(ckpt: DasslCheckpoint, learner: Any) -> dict[str, torch.Tensor
     return {k: v.detach().to(torch.float32).clone() for k, v in out.items()}
 
 
-def _check_context(ckpt: DasslCheckpoint, ctx: torch.Tensor, own: torch.Tensor, learner: Any) -> None:
+def _check_context(ckpt: DasslCheckpoint, ctx: torch.Tensor, own: torch.Tensor, learner: PromptLearner) -> None:
     where, n_cls = ckpt.path, len(learner.classnames)
     if ctx.dim() not in (2, 3):
         raise CheckpointError(f"{where}: 'ctx' is {_shape(ctx)}; a context is n_ctx x width, or classes x n_ctx x "

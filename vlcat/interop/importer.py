@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ def import_checkpoint(cfg: RunConfig, source: str | Path, *, epoch: int | None =
     return rundir.finite(record)
 
 
-def write_folder(run_dir: Path, write: Any, overwrite: bool) -> None:
+def write_folder(run_dir: Path, write: Callable[[Path], None], overwrite: bool) -> None:
     """Fill a hidden sibling folder with ``write(folder)`` and rename it to ``run_dir``, replacing a previous
     run only when ``overwrite``; on any failure the hidden folder is removed and ``run_dir`` is untouched."""
     check_output(run_dir, overwrite)  # again: another process may have written meanwhile
