@@ -37,6 +37,11 @@ EXCLUDED = {
     "python tools/base2novel.py --backend ray --address auto --gpus-per-run 0.25 --set data.root=/shared/data -o "
     "/shared/runs/b2n": "needs a Ray cluster with GPUs; tests/reports/test_sweep_ray.py runs sweeps on a local Ray "
                         "instance and on a two-node cluster on this machine",
+    "python tools/import_checkpoint.py output/base2new/train_base/dtd/shots_16/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1/"
+    "seed1 -c configs/learners/cocoop.yaml data.dataset=dtd data.root=/data data.subsample_classes=base "
+    "model.name=ViT-B-16 model.pretrained=openai train.seed=1 -o runs/dtd_cocoop_authors":
+        "needs the authors' released checkpoint (a download); tests/interop/test_dassl_import.py imports checkpoints "
+        "written in that format",
 }
 
 # Appended to every command of the tool (later overrides win), so the README's long jobs take seconds.
