@@ -21,10 +21,11 @@ from vlcat.clip import load_clip, text_tower
 from vlcat.config import CONFIG_DIR, load_config, to_dict
 from vlcat.errors import ConfigError
 from vlcat.precision import CHOICES, apply_precision, check_run_device, resolve_precision
-from vlcat.testing import tiny_overrides
+from vlcat.testing import StopAtStep, tiny_overrides
+from vlcat.train.checkpoint import load_checkpoint
 from vlcat.train.features import FeatureCache
 from vlcat.train.run import check_resume_config, load_model, make_learner, prepare_data, run_training
-from vlcat.train.trainer import Trainer
+from vlcat.train.trainer import RunInterrupted, Trainer
 
 GRADIENT_LEARNERS = ("coop", "cocoop", "kgcoop", "prograd")
 HALF, BF16, F32 = torch.float16, torch.bfloat16, torch.float32
@@ -220,3 +221,50 @@ def test_a_folder_saved_with_bf16_resumes_as_amp_bf16(tiny_data, tiny_model_file
     old["model"]["precision"] = "bf16"  # what a folder written before the named precisions says
     (run_dir / "config.yaml").write_text(yaml.safe_dump(old))
     check_resume_config(run_dir, cfg)  # no difference: bf16 is read as amp_bf16
+
+
+@pytest.fixture
+def fp16_runs_on_cpu(monkeypatch):
+    """Lift the run's CUDA-only rule for fp16, to check the run mechanics of the half path on CPU."""
+    import vlcat.train.run as run
+
+    monkeypatch.setattr(run, "check_run_device", lambda precision, device: None)
+
+
+def test_fp16_run_resumes_bit_exactly_with_half_state(fp16_runs_on_cpu, tiny_data, tiny_model_file, tmp_path):
+    """Checkpoints hold the half context and the half momentum; a resumed run ends on the same bits."""
+    extra = {"optim.max_epoch": 2, "train.log_every": 1}
+    full = _cfg(tiny_data, tiny_model_file, tmp_path, "coop", "fp16", run="full", **extra)
+    killed = _cfg(tiny_data, tiny_model_file, tmp_path, "coop", "fp16", run="killed", **extra)
+    torch.manual_seed(0)
+    a = run_training(full)
+    torch.manual_seed(0)
+    with pytest.raises(RunInterrupted):
+        run_training(killed, callbacks=[StopAtStep(3)])
+    ckpt = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")
+    assert ckpt["learner"]["ctx"].dtype == HALF
+    assert all(s["momentum_buffer"].dtype == HALF for s in ckpt["optimizer"]["state"].values())
+    torch.manual_seed(0)
+    b = run_training(killed, resume=True)
+    sa, sb = (load_checkpoint(tmp_path / r / "checkpoint.pt")["learner"] for r in ("full", "killed"))
+    assert sa["ctx"].dtype == HALF and torch.equal(sa["ctx"], sb["ctx"])
+    assert a["metrics"] == b["metrics"] and a["precision"] == b["precision"] == "fp16"
+
+
+@pytest.mark.parametrize("precision", ["fp16", "amp_bf16"])
+def test_a_catalyst_stage_restarts_the_context(precision, fp16_runs_on_cpu, tiny_data, tiny_model_file,
+                                                     tmp_path):
+    """The catalyst's scoring, decoding and restart under each non-fp32 precision (random proposals: no LLM)."""
+    from vlcat.catalyst import build_catalyst
+
+    cfg = _cfg(tiny_data, tiny_model_file, tmp_path, "coop", precision, **{
+        "catalyst.enabled": True, "catalyst.epochs": "[1]", "catalyst.snapshots_per_stage": 3,
+        "catalyst.num_candidates": 4, "catalyst.proposer": "random", "llm.base_url": "http://127.0.0.1:9/v1",
+        "llm.max_retries": 0, "optim.max_epoch": 2})
+    cat = build_catalyst(cfg, Path(cfg.output_dir), prepare_data(cfg))
+    record = run_training(cfg, callbacks=[cat])
+    stage = json.loads((Path(cfg.output_dir) / "llm_stages" / "stage_1.json").read_text())
+    assert stage["status"] == "ok", stage["error"]
+    assert stage["decision"]["restart"] and record["precision"] == precision
+    state = load_checkpoint(Path(cfg.output_dir) / "checkpoint.pt")["learner"]
+    assert state["ctx"].dtype == (HALF if precision == "fp16" else F32)
