@@ -15,6 +15,8 @@
   The default on CUDA (when the GPU computes bf16 natively): image encoding at half the cost, results
   that differ from fp32 only by the rounding of the image features. Allowed on CPU when asked by name
   (CPU autocast to bf16 is real; it is how the tests check this path), never chosen by ``auto`` there.
+  A learner that takes pixels (``inputs = "pixels"``) runs the image tower inside its own loss, which is
+  the learned path: no autocast there either.
 * ``fp16``: the authors' pure half (Dassl ``TRAINER.COOP.PREC: fp16``, their released configs): CLIP's
   weights are cast to float16, image features come out of the half image tower, prompt embeddings go
   through the half text tower, and the learner's parameters and buffers are half too (CoOp's context,
@@ -23,7 +25,8 @@
   value rounds away (a context entry of 0.02 does not move for ``lr * step`` below ~7.6e-6), which is
   part of what reproducing their numbers means. One difference remains: the loss is computed in float32
   from the half logits (the gradient reaching the logits is rounded to half once, as in their half
-  cross-entropy, which also accumulates in float32). Learners that are not prompt learners (the linear
+  cross-entropy, which also accumulates in float32), and ProGrad's zero-shot teacher comes from the same
+  half CLIP (the authors load a separate float32 CLIP for it). Learners that are not prompt learners (the linear
   probe, fitted by scikit-learn as CoOp's ``lpclip`` does) keep their own weights in float32. A run
   refuses ``fp16`` on a non-CUDA device in one line: CPU half kernels are slow and the setting exists to
   reproduce GPU runs; the functions here still work on CPU, which the tests use.

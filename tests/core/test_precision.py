@@ -268,3 +268,20 @@ def test_a_catalyst_stage_restarts_the_context(precision, fp16_runs_on_cpu, tiny
     assert stage["decision"]["restart"] and record["precision"] == precision
     state = load_checkpoint(Path(cfg.output_dir) / "checkpoint.pt")["learner"]
     assert state["ctx"].dtype == (HALF if precision == "fp16" else F32)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "amp_bf16"])
+def test_every_learner_runs_end_to_end(precision, fp16_runs_on_cpu, tiny_data, tiny_model_file, tmp_path):
+    """Every registered learner trains (or fits) and evaluates under each non-fp32 precision; only the
+    linear probe keeps float32 weights under fp16."""
+    from vlcat.learners import get_learner, list_learners
+
+    for name in list_learners():
+        cfg = _cfg(tiny_data, tiny_model_file, tmp_path, name, precision, run=name)
+        record = run_training(cfg)
+        assert record["precision"] == precision and 0.0 <= record["metrics"]["test"]["accuracy"] <= 100.0
+        if get_learner(name).cls.trained_by != "none":
+            state = load_checkpoint(Path(cfg.output_dir) / "checkpoint.pt")["learner"]
+            half = precision == "fp16" and get_learner(name).cls.follows_clip_dtype
+            dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
+            assert dtypes <= ({HALF} if half else {F32, torch.float64})

@@ -248,6 +248,7 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     invalid = [s for s in cfg.train.eval_splits if s not in ("train", "val", "test")]
     if invalid:  # also checked by config validation; kept here for configs built in code
         raise ConfigError(f"train.eval_splits: {invalid[0]!r} is not one of train, val, test")
+    check_run_device(cfg.model.precision, resolve_device(cfg.model.device))  # before the data is read
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     seed_everything(cfg.train.seed)
