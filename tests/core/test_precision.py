@@ -285,3 +285,18 @@ def test_every_learner_runs_end_to_end(precision, fp16_runs_on_cpu, tiny_data, t
             half = precision == "fp16" and get_learner(name).cls.follows_clip_dtype
             dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
             assert dtypes <= ({HALF} if half else {F32, torch.float64})
+
+
+def test_a_resume_at_another_resolved_precision_warns(monkeypatch, tiny_data, tiny_model_file, tmp_path):
+    """``auto`` resolves per device, so a run moved to another kind of device continues with a warning."""
+    import vlcat.precision as prec
+    import vlcat.train.run as run
+
+    cfg = _cfg(tiny_data, tiny_model_file, tmp_path, "coop", "auto", **{"optim.max_epoch": 2})
+    with pytest.raises(RunInterrupted):
+        run_training(cfg, callbacks=[StopAtStep(1)])
+    assert load_checkpoint(Path(cfg.output_dir) / "checkpoint.pt")["precision"] == "fp32"
+    monkeypatch.setattr(run, "apply_precision", lambda clip, precision: prec.apply_precision(clip, "amp_bf16"))
+    with pytest.warns(UserWarning, match="was trained at precision fp32; the run continues at amp_bf16"):
+        record = run_training(cfg, resume=True)
+    assert record["precision"] == "amp_bf16"

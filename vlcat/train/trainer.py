@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -218,6 +219,7 @@ class Trainer:
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "history": json.dumps(self.history),
             "partial_epoch": json.dumps(partial or {"losses": [], "accs": []}),
+            "precision": self.clip.precision,
         })
 
     def restore(self) -> tuple[int, int]:
@@ -232,12 +234,22 @@ class Trainer:
             self.history = json.loads(ckpt["history"])
             self._partial = json.loads(ckpt.get("partial_epoch", "{}")) or {}
             epoch, step = int(ckpt["epoch"]), int(ckpt["step"])
+            self._check_precision(ckpt.get("precision"))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
             raise RunError(f"{self.checkpoint_path} does not fit this run ({first}); delete it to start the "
                            "run over (or use --overwrite)") from None
         truncate_metrics(self.run_dir, self.global_step)
         return epoch, step
+
+    def _check_precision(self, saved: str | None) -> None:
+        """A resume at another resolved precision (``auto`` on another kind of device) continues, with a
+        warning: the config cannot change on resume, so refusing would strand the run. Checkpoints written
+        before precision was recorded say nothing and are not checked."""
+        if saved is not None and saved != self.clip.precision:
+            warnings.warn(f"{self.checkpoint_path} was trained at precision {saved}; the run continues at "
+                          f"{self.clip.precision} (model.precision={self.cfg.model.precision} on "
+                          f"{self.device.type}), so its numbers mix both", stacklevel=3)
 
     def log(self, record: dict[str, Any]) -> None:
         append_metrics(self.run_dir, record)
