@@ -2,7 +2,7 @@
 
 * ``fp32``: everything in float32 - CLIP's weights, image features, the prompt embeddings through the
   text tower, the trainable parameters, their gradients and the optimizer, the logits and the loss. Exact:
-  the tests compare it with the authors' code to 1e-5. The default on CPU.
+  ``tests/learners/test_equations.py`` checks it against the papers' equations to 1e-5. The default on CPU.
 * ``amp_bf16``: autocast to bfloat16 *only where the frozen image tower runs* (encoding the cached or
   live image features, for training and evaluation); the weights stay float32 and the features are stored
   as float32. Everything on the text side stays float32 without autocast: the text tower over prompt
@@ -11,9 +11,9 @@
   over all images is the one large cost that runs without gradients; the text side either carries the
   learned context (where bf16's 8-bit mantissa would round the small differences training makes) or is
   computed once. Keeping frozen and learned text features on the same fp32 path also makes KgCoOp's term
-  exactly 0 and ProGrad's teacher equal to the student when the context equals the hand-written prompt.
-  The default on CUDA (when the GPU computes bf16 natively): image encoding at half the cost, results
-  that differ from fp32 only by the rounding of the image features. Allowed on CPU when asked by name
+  and ProGrad's KL measure how far the prompt moved, not bf16 rounding (both stay ~0 at the hand-written
+  prompt). The default on CUDA (when the GPU computes bf16 natively): the image tower on bf16 tensor
+  cores, results that differ from fp32 only by the rounding of the image features. Allowed on CPU when asked by name
   (CPU autocast to bf16 is real; it is how the tests check this path), never chosen by ``auto`` there.
   A learner that takes pixels (``inputs = "pixels"``) runs the image tower inside its own loss, which is
   the learned path: no autocast there either.
@@ -23,7 +23,7 @@
   CoCoOp's meta-net, the frozen template features), so SGD updates half tensors in place as the authors'
   optimizer does. Consequence: an update smaller than half the spacing of float16 at the parameter's
   value rounds away (a context entry of 0.02 does not move for ``lr * step`` below ~7.6e-6), which is
-  part of what reproducing their numbers means. One difference remains: the loss is computed in float32
+  part of what reproducing their numbers means. Two differences remain: the loss is computed in float32
   from the half logits (the gradient reaching the logits is rounded to half once, as in their half
   cross-entropy, which also accumulates in float32), and ProGrad's zero-shot teacher comes from the same
   half CLIP (the authors load a separate float32 CLIP for it). Learners that are not prompt learners (the linear
