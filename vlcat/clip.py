@@ -46,6 +46,8 @@ class ClipBundle:
     """Stable identity of the weights (name, tag, file fingerprint): part of every feature-cache key."""
     preprocess: dict[str, Any] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: str = "fp32"
+    """The named precision it runs at (fp32 | amp_bf16 | fp16), set by :func:`vlcat.precision.apply_precision`."""
 
     @property
     def dtype(self) -> torch.dtype:

@@ -27,6 +27,8 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 
 from vlcat.errors import ConfigError
 from vlcat.learners.registry import get_learner, learner_entries, list_learners
+from vlcat.precision import ALIASES as PRECISION_ALIASES
+from vlcat.precision import CHOICES as PRECISION_CHOICES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -44,7 +46,10 @@ class ModelConfig:
     """JSON file with an open_clip model config, to build architectures that are not registered."""
     device: str = "auto"
     precision: str = "auto"
-    """auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16 | fp16."""
+    """fp32 (exact) | amp_bf16 (bf16 autocast of the frozen image tower only; the text side and the loss
+    stay fp32) | fp16 (the authors' pure half: CLIP and the prompt learner in half; CUDA only) | auto
+    (amp_bf16 on CUDA with native bf16, fp32 elsewhere). The old name bf16 reads as amp_bf16. See
+    vlcat/precision.py."""
 
 
 @dataclass
@@ -238,7 +243,7 @@ class RunConfig:
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "model.precision": ("auto", "fp32", "bf16", "fp16"),
+    "model.precision": PRECISION_CHOICES,
     "data.subsample_classes": ("all", "base", "novel"),
     "data.on_too_few": ("error", "warn"),
     "learner.class_token_position": ("end", "middle", "front"),
@@ -335,6 +340,8 @@ def load_config(files: list[str | os.PathLike] | str | os.PathLike | None = None
         cfg: RunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]  # resolves ${...} too
     except OmegaConfBaseException as exc:
         raise ConfigError(_explain(exc, schema)) from None
+    # an old name is read as the one it stands for, so a saved config and a new one compare equal on resume
+    cfg.model.precision = PRECISION_ALIASES.get(cfg.model.precision, cfg.model.precision)
     validate(cfg)
     return cfg
 

@@ -112,12 +112,10 @@ class CatalystCallback(TrainerCallback):
     def runner(self, trainer: Trainer) -> StageRunner:
         """Built on first use: the un-augmented features are only encoded when a snapshot or stage needs them."""
         if self._runner is None:
-            from vlcat.train.features import autocast_for
-
             learner, c = trainer.learner, self.c
             val = trainer.plain_features("val") if self.has_val else None
-            scorer = PromptScorer(learner, trainer.plain_features("train"), val,
-                                  autocast=autocast_for(trainer.device, trainer.cfg.model.precision))
+            # no autocast: candidates are scored on the learned-context path, as training computes it
+            scorer = PromptScorer(learner, trainer.plain_features("train"), val)
             n_ctx = int(learner.n_ctx)
             position = learner.class_token_position
             reembedder = learner.reembedder(c.length_rule, c.pad_word)

@@ -69,6 +69,10 @@ class PromptLearner(nn.Module):
     trained_by: ClassVar[str] = "gradient"
     has_context: ClassVar[bool] = False
     scores_new_classes: ClassVar[bool] = True
+    follows_clip_dtype: ClassVar[bool] = True
+    """Under ``model.precision=fp16`` its parameters and buffers are cast to half with CLIP, as the authors'
+    prompt learners are (:func:`vlcat.precision.cast_learner`); false for a learner with weights of its own
+    kind (the linear probe), which stays float32."""
 
     def __init__(self, clip: ClipBundle, classnames: list[str]) -> None:
         super().__init__()
@@ -105,9 +109,14 @@ class PromptLearner(nn.Module):
         return self.cosine_logits(image_features, text)
 
     def cosine_logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
-        """``scale * <img/|img|, txt/|txt|>``; text ``[C, E]`` (shared) or ``[N, C, E]`` (one set per image)."""
-        img = F.normalize(image_features.float(), dim=-1)
-        text = F.normalize(text_features.float(), dim=-1)
+        """``scale * <img/|img|, txt/|txt|>``; text ``[C, E]`` (shared) or ``[N, C, E]`` (one set per image).
+
+        Computed in the learner's dtype (that of ``logit_scale``): float32, or half under fp16 as the
+        authors' logits are; features that arrive as float32 holding half values lose nothing by the cast.
+        """
+        dtype = self.logit_scale.dtype
+        img = F.normalize(image_features.to(dtype), dim=-1)
+        text = F.normalize(text_features.to(dtype), dim=-1)
         if text.dim() == 3:
             out = self.logit_scale * torch.einsum("ne,nce->nc", img, text)
         else:

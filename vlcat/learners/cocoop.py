@@ -75,7 +75,7 @@ class CoCoOp(CoOp):
     def shifted_contexts(self, image_features: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
         """``[N, n_ctx, D]``: the context plus the meta-net's shift of each (normalised) image feature."""
         ctx = self.ctx if ctx is None else ctx
-        shift = self.meta_net(F.normalize(image_features.float(), dim=-1))  # [N, D]
+        shift = self.meta_net(F.normalize(image_features.to(self.ctx.dtype), dim=-1))  # [N, D], half under fp16
         return ctx.unsqueeze(0) + shift.unsqueeze(1)
 
     def image_class_features(self, image_features: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:

@@ -45,6 +45,7 @@ class LinearProbe(PromptLearner):
 
     trained_by = "fit"
     scores_new_classes = False
+    follows_clip_dtype = False  # fitted in float64/32 by scikit-learn, as CoOp's lpclip does, under any precision
 
     @classmethod
     def from_config(cls, cfg: Any, clip: ClipBundle, task: TaskSpec) -> LinearProbe:

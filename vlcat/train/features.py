@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from vlcat.clip import ClipBundle
 from vlcat.data import Datum, load_image
+from vlcat.precision import image_input, resolve_precision
 from vlcat.rundir import atomic_write_bytes
 
 
@@ -57,11 +58,21 @@ class SeededImages(Dataset):
 
 
 def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16/fp16 autocast on CUDA when asked (or 'auto'); exact fp32 everywhere else."""
-    if device.type == "cuda" and precision in ("auto", "bf16", "fp16"):
-        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-        return torch.autocast("cuda", dtype=dtype)
+    """The frozen image tower's context for ``precision`` on ``device``: bf16 autocast under ``amp_bf16``
+    (``auto`` on CUDA), nothing otherwise. Kept for callers that hold a device and a config string; code
+    that has the bundle uses :func:`vlcat.precision.image_autocast`. Never wrap the learned text path in it."""
+    if resolve_precision(precision, device) == "amp_bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def _precision_of(clip: ClipBundle, precision: str | None) -> str:
+    """The bundle's precision; a caller's explicit one must agree with the dtype of the weights."""
+    name = clip.precision if precision is None else resolve_precision(precision, clip.device)
+    if (name == "fp16") != (clip.dtype == torch.float16):
+        raise ValueError(f"precision {name} does not match CLIP's {clip.dtype} weights; "
+                         "use vlcat.precision.apply_precision on the bundle")
+    return name
 
 
 @torch.no_grad()
@@ -74,16 +85,21 @@ def encode_images(
     view: int = 0,
     batch_size: int = 128,
     num_workers: int = 0,
-    precision: str = "auto",
+    precision: str | None = None,
     desc: str | None = None,
 ) -> torch.Tensor:
-    """Unnormalised image features ``[N, E]`` in float32, in item order."""
+    """Unnormalised image features ``[N, E]``, in item order, stored as float32.
+
+    The image tower runs at the bundle's precision (``precision`` defaults to ``clip.precision``): bf16
+    autocast under amp_bf16, half weights and half images under fp16 (whose features float32 holds exactly).
+    """
+    name = _precision_of(clip, precision)
     loader = DataLoader(SeededImages(items, transform, seed, view), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers)
     out = []
-    with autocast_for(clip.device, precision):
+    with autocast_for(clip.device, name):
         for images, _ in tqdm(loader, desc=desc, leave=False, disable=desc is None):
-            out.append(clip.model.encode_image(images.to(clip.device)).float().cpu())
+            out.append(clip.model.encode_image(image_input(clip, images)).float().cpu())
     if not out:
         return torch.empty(0, 0)
     return torch.cat(out)
@@ -112,9 +128,10 @@ class FeatureCache:
         self.misses = 0
 
     def key(self, clip: ClipBundle, items_hash: str, transform, seed: int | None, view: int,
-            precision: str) -> str:
+            precision: str | None = None) -> str:
+        """Cache key; the *resolved* precision is part of it (fp32, amp_bf16 and fp16 features differ)."""
         spec = {"model": clip.model_id, "items": items_hash, "transform": repr(transform), "seed": seed,
-                "view": view, "precision": precision if clip.device.type == "cuda" else "fp32"}
+                "view": view, "precision": _precision_of(clip, precision)}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
 
     def get(self, key: str) -> torch.Tensor | None:
@@ -134,7 +151,7 @@ class FeatureCache:
         atomic_write_bytes(self.dir / f"{key}.pt", lambda tmp: torch.save(feats, tmp))
 
     def features(self, clip: ClipBundle, items: Sequence[Datum], transform, *, seed: int | None = None,
-                 view: int = 0, batch_size: int = 128, num_workers: int = 0, precision: str = "auto",
+                 view: int = 0, batch_size: int = 128, num_workers: int = 0, precision: str | None = None,
                  items_hash: str | None = None, desc: str | None = None) -> torch.Tensor:
         key = self.key(clip, items_hash or items_fingerprint(items), transform, seed, view, precision)
         cached = self.get(key)

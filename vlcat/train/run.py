@@ -30,10 +30,11 @@ from vlcat.data.images import find_undecodable
 from vlcat.errors import ConfigError, DataError, RunError
 from vlcat.learners import TaskSpec, build_learner
 from vlcat.learners.base import LearnerStateError, PromptLearner
+from vlcat.precision import apply_precision, cast_learner, check_run_device
 from vlcat.rundir import atomic_write_text
 from vlcat.train.checkpoint import load_checkpoint, save_checkpoint
 from vlcat.train.evaluate import classification_metrics, predict_logits
-from vlcat.train.features import FeatureCache, SeededImages, autocast_for
+from vlcat.train.features import FeatureCache, SeededImages
 from vlcat.train.trainer import Trainer, TrainerCallback
 
 RECORD = rundir.RECORD
@@ -146,9 +147,12 @@ def drop_undecodable(splits: DatasetSplits) -> DatasetSplits:
 
 
 def load_model(cfg: RunConfig) -> ClipBundle:
+    """The run's frozen CLIP on its device, at its resolved precision (fp16 casts the weights to half)."""
     m = cfg.model
-    clip = load_clip(m.name, m.pretrained, model_config=m.config, checkpoint=m.checkpoint,
-                     device=resolve_device(m.device))
+    device = resolve_device(m.device)
+    check_run_device(m.precision, device)
+    clip = load_clip(m.name, m.pretrained, model_config=m.config, checkpoint=m.checkpoint, device=device)
+    apply_precision(clip, m.precision)
     if cfg.train.crop_scale_min != 0.08:
         pp = clip.preprocess
         clip.train_transform = coop_train_transform(pp["size"], tuple(pp["mean"]), tuple(pp["std"]),
@@ -158,7 +162,7 @@ def load_model(cfg: RunConfig) -> ClipBundle:
 
 def make_learner(cfg: RunConfig, clip: ClipBundle, splits: DatasetSplits) -> PromptLearner:
     task = TaskSpec(splits.classnames, splits.template, list(splits.templates or []), splits.name)
-    learner = build_learner(cfg.learner, clip, task)
+    learner = cast_learner(build_learner(cfg.learner, clip, task))  # half under fp16, as the authors'
     # A word init decides how many vectors train (as in CoOp); the saved config must say the same number.
     if learner.has_context and cfg.learner.ctx_init.strip() and learner.n_ctx != cfg.learner.n_ctx:
         raise ConfigError(f"learner.ctx_init={cfg.learner.ctx_init!r} gives {learner.n_ctx} context vector(s) but "
@@ -173,16 +177,14 @@ def evaluate_split(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, spl
     if not items:
         return {"accuracy": float("nan"), "macro_f1": float("nan"), "per_class_accuracy": {}, "n": 0}
     labels = torch.tensor([it.label for it in items])
-    if learner.inputs == "pixels":  # the learner runs the image side: feed it preprocessed images
+    if learner.inputs == "pixels":  # the learner runs the image side (its own precision): feed it images
         loader = torch.utils.data.DataLoader(SeededImages(items, clip.test_transform),
                                              batch_size=cfg.train.eval_batch_size,
                                              num_workers=cfg.data.num_workers)
-        with autocast_for(clip.device, cfg.model.precision):
-            logits = torch.cat([learner.predict(images) for images, _ in loader])
+        logits = torch.cat([learner.predict(images) for images, _ in loader])
         return classification_metrics(logits, labels, splits.classnames)
     feats = cache.features(clip, items, clip.test_transform, batch_size=cfg.train.eval_batch_size,
-                           num_workers=cfg.data.num_workers, precision=cfg.model.precision,
-                           desc=f"encode {split}" if cfg.train.progress else None)
+                           num_workers=cfg.data.num_workers, desc=f"encode {split}" if cfg.train.progress else None)
     return classification_metrics(predict_logits(learner, feats), labels, splits.classnames)
 
 
@@ -258,6 +260,7 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     invalid = [s for s in cfg.train.eval_splits if s not in ("train", "val", "test")]
     if invalid:  # also checked by config validation; kept here for configs built in code
         raise ConfigError(f"train.eval_splits: {invalid[0]!r} is not one of train, val, test")
+    check_run_device(cfg.model.precision, resolve_device(cfg.model.device))  # before the data is read
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     seed_everything(cfg.train.seed)
@@ -315,6 +318,7 @@ def _train_locked(cfg: RunConfig, run_dir: Path, state: str, resume: bool, overw
         "num_shots": cfg.data.num_shots,
         "seed": cfg.train.seed,
         "model": clip.model_id,
+        "precision": clip.precision,
         "num_classes": splits.num_classes,
         "classnames": splits.classnames,
         "split_sizes": splits.sizes(),
@@ -339,7 +343,7 @@ def fit_learner(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, splits
     """Learners fitted in one go (``trained_by = "fit"``) on the un-augmented few-shot features."""
     def feats(items: list) -> tuple[torch.Tensor, torch.Tensor]:
         x = cache.features(clip, items, clip.test_transform, batch_size=cfg.train.eval_batch_size,
-                           num_workers=cfg.data.num_workers, precision=cfg.model.precision)
+                           num_workers=cfg.data.num_workers)
         return x, torch.tensor([it.label for it in items], dtype=torch.long)
 
     train_x, train_y = feats(splits.train)
@@ -429,7 +433,8 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
     metrics = evaluate_split(cfg, clip, learner, splits, split, cache)
     name = name or f"{splits.name}_{splits.subset}_{split}"
     result = {"run": str(run_dir), "dataset": splits.name, "subsample": splits.subset, "split": split,
-              "num_classes": splits.num_classes, "metrics": metrics, "prompt": learner.prompt_text(),
+              "num_classes": splits.num_classes, "precision": clip.precision, "metrics": metrics,
+              "prompt": learner.prompt_text(),
               "method": record.get("method"), "seed": cfg.train.seed, "num_shots": record.get("num_shots")}
     rundir.write_json(run_dir / rundir.EVAL_DIR / f"{name}.json", result)
     return result

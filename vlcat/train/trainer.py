@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,12 @@ from vlcat.config import RunConfig
 from vlcat.data import Datum
 from vlcat.errors import RunError, VlcatError
 from vlcat.learners.base import PromptLearner
+from vlcat.precision import image_autocast, image_input
 from vlcat.rundir import CHECKPOINT, append_metrics, truncate_metrics
 from vlcat.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vlcat.train.features import (
     FeatureCache,
     SeededImages,
-    autocast_for,
     batches,
     items_fingerprint,
     steps_per_epoch,
@@ -128,8 +129,7 @@ class Trainer:
         feats = self.cache.features(
             self.clip, self.train_items, self.clip.train_transform, seed=self.cfg.train.seed,
             view=self.view_of(epoch), batch_size=self.cfg.train.eval_batch_size,
-            num_workers=self.cfg.data.num_workers, precision=self.cfg.model.precision,
-            items_hash=self.items_hash,
+            num_workers=self.cfg.data.num_workers, items_hash=self.items_hash,
         )
         self.timings["features_s"] += time.perf_counter() - t
         return feats
@@ -140,7 +140,7 @@ class Trainer:
         if split not in self._plain:
             self._plain[split] = self.cache.features(
                 self.clip, items, self.clip.test_transform, batch_size=self.cfg.train.eval_batch_size,
-                num_workers=self.cfg.data.num_workers, precision=self.cfg.model.precision,
+                num_workers=self.cfg.data.num_workers,
             )
         labels = torch.tensor([it.label for it in items], dtype=torch.long)
         return self._plain[split], labels
@@ -176,8 +176,8 @@ class Trainer:
         images, _ = next(iter(loader))
         if self.pixels:  # the learner runs the image side itself
             return images
-        with torch.no_grad(), autocast_for(self.device, self.cfg.model.precision):
-            return self.clip.model.encode_image(images.to(self.device)).float()
+        with torch.no_grad(), image_autocast(self.clip):  # the frozen image tower: see vlcat.precision
+            return self.clip.model.encode_image(image_input(self.clip, images)).float()
 
     # ----- optimisation --------------------------------------------------------------------------
     def set_lr(self, epoch: int) -> float:
@@ -194,9 +194,12 @@ class Trainer:
         self.optimizer.state.clear()
 
     def train_step(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-        """One SGD step on the learner's own loss; ``inputs`` are features or pixels, as it declared."""
-        with autocast_for(self.device, self.cfg.model.precision):
-            out = self.learner.training_loss(inputs.to(self.device), labels.to(self.device))
+        """One SGD step on the learner's own loss; ``inputs`` are features or pixels, as it declared.
+
+        No autocast here: the loss runs through the learned context, which stays in the dtype of the
+        learner's parameters (float32, or half under fp16); see :mod:`vlcat.precision`.
+        """
+        out = self.learner.training_loss(inputs.to(self.device), labels.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         self.learner.backward(out)
         self.optimizer.step()
@@ -219,6 +222,7 @@ class Trainer:
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "history": json.dumps(self.history),
             "partial_epoch": json.dumps(partial or {"losses": [], "accs": [], "terms": []}),
+            "precision": self.clip.precision,
         })
 
     def restore(self) -> tuple[int, int]:
@@ -233,12 +237,22 @@ class Trainer:
             self.history = json.loads(ckpt["history"])
             self._partial = json.loads(ckpt.get("partial_epoch", "{}")) or {}
             epoch, step = int(ckpt["epoch"]), int(ckpt["step"])
+            self._check_precision(ckpt.get("precision"))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
             raise RunError(f"{self.checkpoint_path} does not fit this run ({first}); delete it to start the "
                            "run over (or use --overwrite)") from None
         truncate_metrics(self.run_dir, self.global_step)
         return epoch, step
+
+    def _check_precision(self, saved: str | None) -> None:
+        """A resume at another resolved precision (``auto`` on another kind of device) continues, with a
+        warning: the config cannot change on resume, so refusing would strand the run. Checkpoints written
+        before precision was recorded say nothing and are not checked."""
+        if saved is not None and saved != self.clip.precision:
+            warnings.warn(f"{self.checkpoint_path} was trained at precision {saved}; the run continues at "
+                          f"{self.clip.precision} (model.precision={self.cfg.model.precision} on "
+                          f"{self.device.type}), so its numbers mix both", stacklevel=3)
 
     def log(self, record: dict[str, Any]) -> None:
         append_metrics(self.run_dir, record)
