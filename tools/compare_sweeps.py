@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""Compare two base-to-novel sweep folders of the same protocol run for run (same method, task, seed):
-each folder's averages and the paired difference per method.
+"""Compare two sweep folders of the same protocol run for run (same method, task, shots and seed): each
+folder's averages and the paired difference per method (and per shot count).
 
-Made for changes that move numbers everywhere at once (the LR schedule, a precision), so that a note
-says by how much and on how many (task, seed) pairs, not only that two averages differ:
+Made for changes that move numbers everywhere at once (the LR schedule, a precision), so that a note says
+by how much and on how many (task, seed) pairs, not only that two averages differ. Base-to-novel runs
+compare HM per run (Base where a method has no novel score); few-shot runs compare test accuracy:
 
     python tools/compare_sweeps.py runs/b2n_before runs/b2n_after
 """
@@ -23,61 +24,66 @@ from vlcat.cli import _guard  # noqa: E402
 from vlcat.errors import VlcatError  # noqa: E402
 from vlcat.results import harmonic_mean, load_results  # noqa: E402
 
-Cells = dict[tuple[str, str, int], dict[str, float]]  # (method, task, seed) -> {"base": .., "novel": ..}
+Key = tuple[str, int | None, str, int]  # (method, shots, task, seed)
+Cells = dict[Key, dict[str, float]]  # -> {"base": .., "novel": ..} or {"all": ..}
 
 
 def read_sweep(folder: Path) -> Cells:
-    """Base and novel test accuracy of every finished base-to-novel run under ``folder``."""
+    """Test accuracy of every finished run under ``folder``, by the classes it was measured on."""
     if not folder.is_dir():
         raise VlcatError(f"{folder} is not a folder; give two sweep folders (e.g. runs/offline/base2novel)")
     results, _ = load_results(folder)
     cells: Cells = defaultdict(dict)
     for r in results:
-        if r.subsample in ("base", "novel") and r.dataset == r.source:
-            cells[(r.method, r.dataset, r.seed)][r.subsample] = r.accuracy
+        if r.dataset == r.source:
+            cells[(r.method, r.shots, r.dataset, r.seed)][r.subsample] = r.accuracy
     if not cells:
-        raise VlcatError(f"{folder} holds no finished base-to-novel runs")
+        raise VlcatError(f"{folder} holds no finished runs")
     return cells
 
 
-def _avg(cells: Cells, method: str, keys: list[tuple[str, int]]) -> tuple[float, float | None]:
-    """Five-task average as the README prints it: mean Base, mean Novel over tasks (seeds averaged first)."""
+def score(c: dict[str, float]) -> float:
+    if "base" in c:
+        return harmonic_mean(c["base"], c["novel"]) if "novel" in c else c["base"]
+    return c["all"]
+
+
+def _averages(cells: Cells, group: tuple[str, int | None], pairs: list[tuple[str, int]]) -> list[str]:
+    """Averages as the suite prints them: over seeds, then over tasks (HM of the averaged Base and Novel)."""
     by_task: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for task, seed in keys:
-        by_task[task].append(cells[(method, task, seed)])
-    base = [sum(c["base"] for c in cs) / len(cs) for cs in by_task.values()]
-    novel = [sum(c["novel"] for c in cs) / len(cs) for cs in by_task.values() if all("novel" in c for c in cs)]
-    return sum(base) / len(base), (sum(novel) / len(novel) if len(novel) == len(base) else None)
+    for task, seed in pairs:
+        by_task[task].append(cells[(*group, task, seed)])
+
+    def mean_over(key: str) -> float | None:
+        per_task = [sum(c[key] for c in cs) / len(cs) for cs in by_task.values() if all(key in c for c in cs)]
+        return sum(per_task) / len(per_task) if len(per_task) == len(by_task) else None
+
+    if mean_over("all") is not None:
+        return [f"{mean_over('all'):.2f}"]
+    base, novel = mean_over("base"), mean_over("novel")
+    hm = harmonic_mean(base, novel) if base is not None and novel is not None else None
+    return [("–" if v is None else f"{v:.2f}") for v in (base, novel, hm)]
 
 
 def compare(before: Cells, after: Cells, labels: tuple[str, str]) -> str:
-    methods = list(dict.fromkeys(m for m, _, _ in list(before) + list(after)))
     a, b = labels
-    lines = [f"| method | {a} Base | {a} Novel | {a} HM | {b} Base | {b} Novel | {b} HM | "
-             "paired Δ (HM, or Base), 95 % CI | W/T/L (sign-test p) |",
-             "|:---|---:|---:|---:|---:|---:|---:|:---|:---|"]
-    for m in methods:
-        keys = sorted({(t, s) for (mm, t, s) in before if mm == m} & {(t, s) for (mm, t, s) in after if mm == m})
-        if not keys:
-            continue
-        cols = []
-        for cells in (before, after):
-            base, novel = _avg(cells, m, keys)
-            hm = harmonic_mean(base, novel) if novel is not None else None
-            cols += [f"{base:.2f}", "–" if novel is None else f"{novel:.2f}", "–" if hm is None else f"{hm:.2f}"]
-
-        def score(c: dict[str, float]) -> float:
-            return harmonic_mean(c["base"], c["novel"]) if "novel" in c else c["base"]
-
-        diffs = [score(after[(m, t, s)]) - score(before[(m, t, s)]) for t, s in keys]
+    groups = sorted({k[:2] for k in before} & {k[:2] for k in after}, key=lambda g: (g[0], g[1] or 0))
+    b2n = any("base" in c for c in before.values())
+    cols = ["Base", "Novel", "HM"] if b2n else ["Acc"]
+    lines = ["| method | shots | " + " | ".join(f"{a} {c}" for c in cols) + " | " + " | ".join(f"{b} {c}" for c in cols)
+             + " | paired Δ " + ("(HM, or Base)" if b2n else "(Acc)") + ", 95 % CI | W/T/L (sign-test p) |",
+             "|:---|---:|" + "---:|" * (2 * len(cols)) + ":---|:---|"]
+    for group in groups:
+        pairs = sorted({k[2:] for k in before if k[:2] == group} & {k[2:] for k in after if k[:2] == group})
+        diffs = [score(after[(*group, *p)]) - score(before[(*group, *p)]) for p in pairs]
         mean, lo, hi = t_interval(diffs)
         wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
         p = f" (p {sign_test(wins, losses):.2g})" if wins + losses else ""
-        lines.append(f"| {m} | {' | '.join(cols)} | {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] | "
+        shots = "zero-shot" if group[1] is None else str(group[1])
+        lines.append(f"| {group[0]} | {shots} | {' | '.join(_averages(before, group, pairs))} | "
+                     f"{' | '.join(_averages(after, group, pairs))} | {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] | "
                      f"{wins}/{len(diffs) - wins - losses}/{losses}{p} |")
-    n_pairs = len({(t, s) for (_, t, s) in before} & {(t, s) for (_, t, s) in after})
-    lines.append(f"\n{n_pairs} (task, seed) pairs; Δ = {b} − {a} per pair; averages over tasks as the suite "
-                 "prints them (HM of the averaged Base and Novel).")
+    lines.append(f"\nΔ = {b} − {a} per (task, seed) pair; averages over seeds, then tasks, as the suite prints them.")
     return "\n".join(lines)
 
 
