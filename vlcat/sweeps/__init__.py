@@ -42,6 +42,7 @@ from vlcat.sweeps.schema import (
     load_sweep,
     validate_sweep,
 )
+from vlcat.sweeps.stop import SweepInterrupted
 
 
 def fewshot_main(argv: list[str] | None = None) -> int:
@@ -61,6 +62,7 @@ def base2novel_main(argv: list[str] | None = None) -> int:
 __all__ = [
     "ALL_SHOTS", "LABEL", "PROTOCOLS", "RECORD", "RUN_CONFIG", "SPLITS", "SUBSETS", "Backend", "EvalTarget",
     "MethodSpec", "PlannedEval", "PlannedRun", "RunState", "StepResult", "SweepConfig", "SweepFailed",
+    "SweepInterrupted",
     "base2novel_main", "check_plan", "config_differences", "dataset_label", "execute_run", "failure_summary",
     "fewshot_main", "inspect_run", "load_sweep", "plan_sweep", "read_record", "run_folder", "run_sweep",
     "validate_sweep",
