@@ -91,3 +91,47 @@ def test_a_signal_between_runs_stops_the_sweep_before_the_next_run(tiny_env, swe
 
 def stderr_tail(res: subprocess.CompletedProcess) -> str:
     return res.stderr[-3000:]
+
+
+def test_sigterm_to_a_ray_sweep_stops_its_tasks_and_the_same_command_resumes_it(tiny_env, sweep_file, tmp_path):
+    """The driver of a Ray sweep gets SIGTERM once a run has written a checkpoint: queued runs never start,
+    running ones are stopped, exit 130 with the one line; the same command (sequentially here) finishes it."""
+    pytest.importorskip("ray")
+    import shutil
+    import tempfile
+    import time
+
+    out = tmp_path / "sweep"
+    path = sweep_file(tmp_path / "sweep.yaml", tiny_env, out, shots=[4], seeds=[1, 2, 3],
+                      methods=[{"name": "coop", "overrides": ["learner.name=coop", "optim.max_epoch=6",
+                                                              "optim.batch_size=2"]}])
+    ray_tmp = tempfile.mkdtemp(prefix="vr", dir="/tmp")  # Ray's unix sockets need a short path
+    cmd = [sys.executable, str(TOOL), "-c", str(path)]
+    proc = subprocess.Popen([*cmd, "--backend", "ray"], env=_env(RAY_TMPDIR=ray_tmp), cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.rglob("checkpoint.pt")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 130, stderr[-3000:]
+    line = _last_line(stderr)
+    assert line.startswith("error: sweep interrupted by SIGTERM: "), line
+    assert "no new run started" in line and "run the same command again" in line
+    finished = int(line.split(": ")[2].split(" of ")[0])
+    started = [p for p in (out / "coop" / "tiny").iterdir() if (p / "config.yaml").is_file()]
+    stopped = [p for p in started if not (p / "record.json").is_file()]
+    assert len(list(out.rglob("record.json"))) == finished < 3 and stopped
+    assert len(stopped) <= (os.cpu_count() or 1)  # the runs in progress (one per CPU at most), none queued
+
+    resumed = subprocess.run(cmd, env=_env(), cwd=REPO,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, stderr_tail(resumed)
+    counts = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert (counts["skipped"], counts["resumed"], counts["trained"]) == (finished, len(stopped), 3 - len(started))

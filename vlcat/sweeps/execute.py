@@ -23,7 +23,7 @@ from vlcat import rundir
 from vlcat.errors import RunError, VlcatError
 from vlcat.sweeps.plan import LABEL, PlannedRun, RunState, _eval_done, check_plan, inspect_run, plan_sweep
 from vlcat.sweeps.schema import SweepConfig
-from vlcat.sweeps.stop import SweepInterrupted, interrupted_message, signal_name, signals_stop_the_sweep
+from vlcat.sweeps.stop import Received, SweepInterrupted, interrupted_message, signals_stop_the_sweep
 
 
 @dataclass
@@ -152,13 +152,14 @@ def run_sweep(sweep: SweepConfig, *, runs: list[PlannedRun] | None = None, on_st
         if on_step is not None:
             on_step(step)
 
+    received = Received()
     try:
-        with signals_stop_the_sweep():
+        with signals_stop_the_sweep() as received:
             steps = backend.run(runs, states, step_done)
     except (RunInterrupted, KeyboardInterrupt) as exc:
         # Sequential runs go in plan order, so the one in progress is the first without a step.
         current = runs[len(finished)].rel if backend.name == "sequential" and len(finished) < len(runs) else None
-        raise SweepInterrupted(interrupted_message(signal_name(exc), len(finished), len(runs), current,
+        raise SweepInterrupted(interrupted_message(received.name, len(finished), len(runs), current,
                                                    isinstance(exc, RunInterrupted))) from None
     if any(s.action == "failed" for s in steps):
         raise SweepFailed(steps)

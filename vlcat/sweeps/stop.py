@@ -37,25 +37,57 @@ class SweepInterrupted(VlcatError):
     exit_code = 130
 
 
+class Received:
+    """The stop signal the sweep's handler saw (libraries such as Ray may re-raise a plain KeyboardInterrupt)."""
+
+    signum: int | None = None
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+
 @contextmanager
-def signals_stop_the_sweep() -> Iterator[None]:
+def signals_stop_the_sweep() -> Iterator[Received]:
     """Make SIGINT and SIGTERM raise :class:`SignalStop` while the sweep runs (main thread only: signal
     handlers can only be set there; a sweep started from another thread keeps the handlers it has)."""
+    received = Received()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
 
     def handler(signum: int, frame: object) -> None:  # noqa: ARG001
+        received.signum = signum
         raise SignalStop(signum)
 
     old = {s: signal.getsignal(s) for s in SIGNALS}
     for s in SIGNALS:
         signal.signal(s, handler)
     try:
-        yield
+        yield received
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+@contextmanager
+def keep_signal_handlers() -> Iterator[None]:
+    """Whatever the block does to SIGINT and SIGTERM, the handlers in place before it are in place after it.
+
+    ``ray.init`` sets a Python SIGTERM handler that exits the driver at once, and its C++ core installs
+    handlers with ``sigaction`` that Python does not see; setting the saved handlers again (even when
+    ``signal.getsignal`` says they are unchanged) puts the sweep's back in front of both.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            if handler is not None:
+                signal.signal(s, handler)
 
 
 def resume_command(argv: list[str] | None = None) -> str:
@@ -89,9 +121,3 @@ def interrupted_message(signame: str, finished: int, total: int, current: str | 
     by = f" by {signame}" if signame else ""
     return (f"sweep interrupted{by}: {finished} of {total} runs finished, {where}, no new run started; "
             f"to resume (finished runs are skipped, the stopped one continues), {how}")
-
-
-def signal_name(exc: BaseException) -> str:
-    """SIGINT/SIGTERM for a :class:`SignalStop`; the trainer's own stop does not say which signal it got."""
-    signum = getattr(exc, "signum", None)
-    return signal.Signals(signum).name if signum else ""
