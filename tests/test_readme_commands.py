@@ -37,6 +37,8 @@ EXCLUDED = {
     "python tools/base2novel.py --backend ray --address auto --gpus-per-run 0.25 --set data.root=/shared/data -o "
     "/shared/runs/b2n": "needs a Ray cluster with GPUs; tests/reports/test_sweep_ray.py runs sweeps on a local Ray "
                         "instance and on a two-node cluster on this machine",
+    "python tools/check_data.py --root /data oxford_pets imagenet": "needs the prepared CoOp datasets; "
+                        "tests/data/test_doctor.py runs the doctor on real, partly broken data roots",
 }
 
 # Appended to every command of the tool (later overrides win), so the README's long jobs take seconds.
