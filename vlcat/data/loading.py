@@ -6,6 +6,8 @@ disagree with names) is found here, before any model is built, and reported as o
 
 from __future__ import annotations
 
+import hashlib
+import os
 import warnings
 from pathlib import Path
 
@@ -125,7 +127,7 @@ def load_dataset(name: str | Path, root: str | Path | None, *, strict: bool = Tr
     def build(entries: list[Entry]) -> list[Datum]:
         return [Datum(p, y, names[y]) for p, y, _ in entries]
 
-    return DatasetSplits(
+    splits = DatasetSplits(
         name=card.name,
         train=build(raw.train),
         val=build(raw.val),
@@ -138,3 +140,20 @@ def load_dataset(name: str | Path, root: str | Path | None, *, strict: bool = Tr
         root=str(root_path) if root_path is not None else "",
         dataset_dir=str(ddir),
     )
+    splits.lists_sha256 = lists_digest(splits, ("train", "val", "test"))
+    return splits
+
+
+def lists_digest(splits: DatasetSplits, which: tuple[str, ...]) -> str:
+    """SHA-256 of the named lists (paths relative to the dataset folder, labels, class names) and the class
+    names: the same on every machine that has the same split, whatever its DATA root is called, so two run
+    records can say whether they trained and tested on the same images."""
+    base = splits.dataset_dir
+    h = hashlib.sha256()
+    for split in which:
+        h.update(f"[{split}]\n".encode())
+        for d in getattr(splits, split):
+            rel = os.path.relpath(d.path, base) if base else d.path
+            h.update(f"{rel}\t{d.label}\t{d.classname}\n".encode("utf-8", "surrogateescape"))
+    h.update(("[classnames]\n" + "\n".join(splits.classnames)).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
