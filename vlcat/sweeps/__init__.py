@@ -12,7 +12,8 @@ seed (``data.num_shots=-1``), not once per K; tables show them as the reference 
 
 The modules, one job each: ``schema`` (the sweep config), ``plan`` (runs, folders and their state, through
 ``vlcat.rundir``), ``execute`` (one run as a unit of work; ``run_sweep``), ``backends`` (``sequential``, the
-embedded default, and ``ray``), ``progress`` and ``cli``. The names below are the public interface.
+embedded default, and ``ray``), ``stop`` (SIGINT/SIGTERM stop a sweep), ``progress`` and ``cli``. The names below
+are the public interface.
 """
 
 from vlcat.sweeps.execute import Backend, StepResult, SweepFailed, execute_run, failure_summary, run_sweep
