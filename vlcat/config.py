@@ -55,9 +55,13 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     dataset: str = "synth_shapes"
-    """Dataset card name (datasets/<name>.yaml) or path to a card file."""
-    root: str = "data"
-    """Folder holding the datasets in CoOp's layout (see datasets/DATASETS.md)."""
+    """What to train on, in one of four forms: a card name (datasets/<name>.yaml, e.g. oxford_pets); a card
+    file (my_card.yaml); folder:PATH (an image-folder tree, <class>/<image> or {train,val,test}/<class>/<image>);
+    csv:PATH (a CSV with a header path,label[,split][,classname]). PATH is absolute or relative to the current
+    folder; see datasets/README.md."""
+    root: str | None = "data"
+    """Folder holding the datasets in CoOp's layout (see datasets/DATASETS.md); only read for cards whose
+    folder is relative to it (never for folder:/csv: specs or absolute custom folders; null = none)."""
     num_shots: int = 16
     subsample_classes: str = "all"
     """all | base | novel (CoCoOp's base-to-novel split)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 def make_report(roots: list[str], out: str | None = None, *, ddof: int = 0, with_std: bool = True,
                 plots: bool = True) -> tuple[str, list[Path], list[str]]:
     """Markdown of every table, the files written (unless ``out`` is empty) and warnings about bad files."""
+    from vlcat.environment import environment_warnings
     from vlcat.errors import VlcatError
     from vlcat.results import load_results
     from vlcat.tables import build_tables, to_markdown, write_tables
@@ -26,6 +27,7 @@ def make_report(roots: list[str], out: str | None = None, *, ddof: int = 0, with
     results, problems = load_results(*roots)
     if not results:
         raise VlcatError(f"no finished runs (record.json with a test accuracy) under {', '.join(roots)}")
+    problems += environment_warnings(results)  # versions, hardware or data that differ within a cell
     tables = build_tables(results, ddof)
     from vlcat.report_flags import llm_failed_note, llm_failed_runs
 

@@ -247,7 +247,7 @@ def _spec_card(reader: str, target: str) -> DatasetCard:
     """A card for ``folder:PATH`` / ``csv:PATH`` so users can point at their data with no card file."""
     if not target:
         raise DataError(f"'{reader}:' needs a path after the colon, e.g. folder:/data/my_images")
-    p = Path(target).expanduser()
+    p = Path(target).expanduser()  # relative: against the current folder, see loading.dataset_dir
     name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", (p.stem if reader == "csv" else p.name) or "custom")
     if reader == "image_folder":
         data = {"reader": "image_folder", "kind": "custom", "folder": str(p)}
@@ -257,6 +257,17 @@ def _spec_card(reader: str, target: str) -> DatasetCard:
     return card_from_dict(data, source=f"{reader}:{target}", default_name=name)
 
 
+def _spec_hint(text: str) -> str | None:
+    """A folder or CSV file given where a card is expected: say which spec the user meant."""
+    p = Path(text).expanduser()
+    if p.is_dir():
+        return (f"data.dataset={text} is a folder, not a dataset card; did you mean folder:{text} "
+                "(an image-folder tree, see datasets/README.md)?")
+    if p.suffix.lower() == ".csv" and p.is_file():
+        return f"data.dataset={text} is a CSV file, not a dataset card; did you mean csv:{text}?"
+    return None
+
+
 def resolve_card(name: str | Path) -> DatasetCard:
     """Turn what a user wrote (card name, card path, ``folder:``/``csv:`` spec) into a validated card."""
     text = str(name)
@@ -264,6 +275,9 @@ def resolve_card(name: str | Path) -> DatasetCard:
         return _spec_card("image_folder", text[len("folder:"):])
     if text.startswith("csv:"):
         return _spec_card("csv", text[len("csv:"):])
+    hint = _spec_hint(text)
+    if hint:
+        raise DataError(hint)
     if isinstance(name, Path) or text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
         return load_card_file(text)
     known = list_cards()

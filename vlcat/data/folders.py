@@ -71,7 +71,7 @@ def read_image_folder(card: DatasetCard, ddir: Path, strict: bool) -> RawSplits:
                 if strict:
                     raise DataError(
                         f"{card.name}: class folder {root / cname} has no images; add some, remove it, "
-                        "or pass strict=False to skip it"
+                        "or set data.strict=false (strict=False in Python) to skip it"
                     )
                 skipped.append(str(root / cname))
                 continue

@@ -55,7 +55,7 @@ def _class_folders(card: DatasetCard, split_dir: Path, expected: list[str], stri
         if strict:
             raise DataError(
                 f"{card.name}: {split_dir / unknown[0]} is not a class in {card.classes_file} "
-                f"({len(unknown)} unknown folder(s)); remove them or pass strict=False"
+                f"({len(unknown)} unknown folder(s)); remove them or set data.strict=false (strict=False in Python)"
             )
         skipped += [str(split_dir / u) for u in unknown]
     present = set(on_disk)
@@ -65,7 +65,7 @@ def _class_folders(card: DatasetCard, split_dir: Path, expected: list[str], stri
             if strict:
                 raise DataError(
                     f"{card.name}: class folder {split_dir / folder} is missing; {card.where()}, "
-                    "or pass strict=False"
+                    "or set data.strict=false (strict=False in Python)"
                 )
             skipped.append(str(split_dir / folder))
             continue

@@ -28,10 +28,12 @@ def load_image(path: str) -> Image.Image:
             im.load()
             return im.convert("RGB")
     except FileNotFoundError as exc:
-        raise DataError(f"image {path} does not exist; re-prepare the dataset or use strict=False") from exc
+        raise DataError(f"image {path} does not exist; re-prepare the dataset or set data.strict=false "
+                        "(strict=False in Python)") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise DataError(f"cannot decode image {path} ({reason}); replace it or use strict=False") from exc
+        raise DataError(f"cannot decode image {path} ({reason}); replace it or set data.strict=false "
+                        "(strict=False in Python)") from exc
 
 
 def find_undecodable(items: Sequence[Datum]) -> list[str]:

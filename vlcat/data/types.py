@@ -46,6 +46,7 @@ class DatasetSplits:
     subset: str = "all"  # "all" | "base" | "novel", set by subsample_classes
     num_shots: int | None = None  # K of the few-shot sample; None = full split
     seed: int | None = None  # seed of the few-shot sample
+    lists_sha256: str = ""  # digest of the lists as read (see loading.lists_digest), for run records
 
     @property
     def num_classes(self) -> int:

@@ -12,7 +12,8 @@ seed (``data.num_shots=-1``), not once per K; tables show them as the reference 
 
 The modules, one job each: ``schema`` (the sweep config), ``plan`` (runs, folders and their state, through
 ``vlcat.rundir``), ``execute`` (one run as a unit of work; ``run_sweep``), ``backends`` (``sequential``, the
-embedded default, and ``ray``), ``progress`` and ``cli``. The names below are the public interface.
+embedded default, and ``ray``), ``stop`` (SIGINT/SIGTERM stop a sweep), ``progress`` and ``cli``. The names below
+are the public interface.
 """
 
 from vlcat.sweeps.execute import Backend, StepResult, SweepFailed, execute_run, failure_summary, run_sweep
@@ -42,6 +43,7 @@ from vlcat.sweeps.schema import (
     load_sweep,
     validate_sweep,
 )
+from vlcat.sweeps.stop import SweepInterrupted
 
 
 def fewshot_main(argv: list[str] | None = None) -> int:
@@ -61,6 +63,7 @@ def base2novel_main(argv: list[str] | None = None) -> int:
 __all__ = [
     "ALL_SHOTS", "LABEL", "PROTOCOLS", "RECORD", "RUN_CONFIG", "SPLITS", "SUBSETS", "Backend", "EvalTarget",
     "MethodSpec", "PlannedEval", "PlannedRun", "RunState", "StepResult", "SweepConfig", "SweepFailed",
+    "SweepInterrupted",
     "base2novel_main", "check_plan", "config_differences", "dataset_label", "execute_run", "failure_summary",
     "fewshot_main", "inspect_run", "load_sweep", "plan_sweep", "read_record", "run_folder", "run_sweep",
     "validate_sweep",

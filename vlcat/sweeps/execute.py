@@ -23,6 +23,7 @@ from vlcat import rundir
 from vlcat.errors import RunError, VlcatError
 from vlcat.sweeps.plan import LABEL, PlannedRun, RunState, _eval_done, check_plan, inspect_run, plan_sweep
 from vlcat.sweeps.schema import SweepConfig
+from vlcat.sweeps.stop import Received, SweepInterrupted, interrupted_message, signals_stop_the_sweep
 
 
 @dataclass
@@ -61,6 +62,7 @@ def execute_run(run: PlannedRun, state: str | None = None) -> StepResult:
     """
     import vlcat.catalyst  # noqa: F401  registers the catalyst with the run loop
     from vlcat.train.run import evaluate_run, run_training
+    from vlcat.train.trainer import RunInterrupted
 
     started, t0 = time.time(), time.perf_counter()
     action = "failed"
@@ -84,6 +86,8 @@ def execute_run(run: PlannedRun, state: str | None = None) -> StepResult:
             evaluate_run(run.run_dir, split=ev.split, subsample=ev.subsample, dataset=ev.dataset, root=ev.root,
                          name=ev.name, overrides=list(ev.overrides))
             done.append(ev.name)
+    except RunInterrupted:  # a stop signal: the run saved a checkpoint and the sweep must stop, not go on
+        raise
     except Exception as exc:  # noqa: BLE001 - a failed run is reported and never stops the others
         return StepResult(run, "failed", done, None, time.perf_counter() - t0, one_line(exc), started)
     acc = ((record or {}).get("metrics", {}).get("test") or {}).get("accuracy")
@@ -128,16 +132,35 @@ def run_sweep(sweep: SweepConfig, *, runs: list[PlannedRun] | None = None, on_st
     after another in this process); ``on_step`` is called after each run and its evaluations.
 
     An exception from ``on_step`` stops the sweep like any interruption would: what finished stays finished.
-    A failed run does not stop the others; :class:`SweepFailed` is raised at the end if any failed.
+    A failed run does not stop the others; :class:`SweepFailed` is raised at the end if any failed. SIGINT or
+    SIGTERM stops the sweep (see :mod:`vlcat.sweeps.stop`): the run in progress checkpoints, no new run
+    starts, and :class:`SweepInterrupted` (exit status 130) says how to resume.
     """
     from vlcat.sweeps.backends.sequential import SequentialBackend
+    from vlcat.train.trainer import RunInterrupted
 
     runs = plan_sweep(sweep) if runs is None else runs
     states = check_plan(runs)
     out = Path(sweep.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rundir.atomic_write_text(out / "sweep.yaml", OmegaConf.to_yaml(OmegaConf.structured(sweep)))
-    steps = (backend or SequentialBackend()).run(runs, states, on_step)
+    backend = backend or SequentialBackend()
+    finished: list[StepResult] = []
+
+    def step_done(step: StepResult) -> None:
+        finished.append(step)
+        if on_step is not None:
+            on_step(step)
+
+    received = Received()
+    try:
+        with signals_stop_the_sweep() as received:
+            steps = backend.run(runs, states, step_done)
+    except (RunInterrupted, KeyboardInterrupt) as exc:
+        # Sequential runs go in plan order, so the one in progress is the first without a step.
+        current = runs[len(finished)].rel if backend.name == "sequential" and len(finished) < len(runs) else None
+        raise SweepInterrupted(interrupted_message(received.name, len(finished), len(runs), current,
+                                                   isinstance(exc, RunInterrupted))) from None
     if any(s.action == "failed" for s in steps):
         raise SweepFailed(steps)
     return steps

@@ -27,6 +27,7 @@ from vlcat.clip import ClipBundle, coop_train_transform, load_clip
 from vlcat.config import RunConfig, flatten, load_config, to_dict, to_yaml
 from vlcat.data import DatasetSplits, load_dataset, sample_fewshot, subsample_classes
 from vlcat.data.images import find_undecodable
+from vlcat.environment import run_environment
 from vlcat.errors import ConfigError, DataError, RunError
 from vlcat.learners import TaskSpec, build_learner
 from vlcat.learners.base import LearnerStateError, PromptLearner
@@ -330,6 +331,7 @@ def _train_locked(cfg: RunConfig, run_dir: Path, state: str, resume: bool, overw
         "feature_cache": {"hits": cache.hits, "misses": cache.misses},
         "config": to_dict(cfg),
     }
+    record["environment"] = run_environment(clip.device, splits)  # versions, hardware, data digests
     for cb in cbs:
         summary = getattr(cb, "summary", None)
         if summary is not None:

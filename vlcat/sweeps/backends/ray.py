@@ -19,6 +19,7 @@ from vlcat import rundir
 from vlcat.errors import ConfigError, RunError
 from vlcat.sweeps.execute import OnStep, StepResult, execute_run, one_line
 from vlcat.sweeps.plan import PlannedRun, RunState
+from vlcat.sweeps.stop import keep_signal_handlers
 
 INSTALL_HINT = "pip install -e '.[ray]'"
 
@@ -69,6 +70,7 @@ class RayBackend:
 
     def __init__(self, address: str | None = None, *, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
                  max_retries: int = 3, num_cpus: int | None = None, lock_wait_s: float = 180.0,
+                 stop_wait_s: float = 60.0,
                  env: dict[str, str] | None = None, temp_dir: str | None = None) -> None:
         if cpus_per_run <= 0:
             raise ConfigError(f"--cpus-per-run must be > 0, got {cpus_per_run}")
@@ -82,6 +84,8 @@ class RayBackend:
         self.max_retries = max_retries
         self.num_cpus = num_cpus
         self.lock_wait_s = lock_wait_s
+        self.stop_wait_s = stop_wait_s
+        """Seconds a stopped sweep waits for its running tasks to save their checkpoints."""
         self.temp_dir = temp_dir
         """Session folder of a local instance (Ray's default: /tmp/ray)."""
         self.env = dict(env or {})
@@ -109,7 +113,8 @@ class RayBackend:
         return ray, True
 
     def run(self, runs: list[PlannedRun], states: list[RunState], on_step: OnStep | None) -> list[StepResult]:
-        ray, started = self.connect()
+        with keep_signal_handlers():  # ray.init's own SIGTERM handlers would end the driver without a word
+            ray, started = self.connect()
         res = ray.cluster_resources()
         slots = [res.get("CPU", 1) / self.cpus_per_run] + ([res.get("GPU", 0) / self.gpus_per_run]
                                                            if self.gpus_per_run else [])
@@ -133,24 +138,41 @@ class RayBackend:
                                                                        self.env)] = i
         steps: list[StepResult | None] = [None] * len(runs)
         try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                i = pending.pop(ready[0])
-                try:
-                    step = ray.get(ready[0])
-                except ray.exceptions.RayError as exc:  # retries spent, or the cluster went away
-                    step = StepResult(runs[i], "failed", [], None, 0.0, _ray_error(exc), time.time())
-                received = time.time()
-                if step.action != "failed" or step.seconds:
-                    self.timings.append({"submitted": submitted[i], "started": step.started,
-                                         "inside_s": step.seconds, "received": received})
-                steps[i] = step
-                if on_step is not None:
-                    on_step(step)
+            try:
+                self._wait_all(ray, runs, pending, submitted, steps, on_step)
+            except KeyboardInterrupt:  # SIGINT/SIGTERM to the driver (see vlcat.sweeps.stop)
+                self._stop_running(ray, pending)
+                raise
         finally:
             for ref in pending:  # on_step raised or the driver was interrupted: stop what is still queued
                 ray.cancel(ref, force=True)
         return [s for s in steps if s is not None]
+
+    def _stop_running(self, ray: Any, pending: dict[Any, int]) -> None:
+        """Queued tasks never start; running ones get a KeyboardInterrupt (Ray's non-forced cancel), which
+        their trainer turns into a checkpoint, as a single run does on Ctrl-C. Waits up to ``stop_wait_s``
+        for them to save; a second signal ends the wait (and the tasks are then killed)."""
+        for ref in pending:
+            ray.cancel(ref, force=False)
+        ray.wait(list(pending), num_returns=len(pending), timeout=self.stop_wait_s)
+
+    def _wait_all(self, ray: Any, runs: list[PlannedRun], pending: dict[Any, int], submitted: dict[int, float],
+                  steps: list[StepResult | None], on_step: OnStep | None) -> None:
+        """Collect the tasks as they end (``pending`` shrinks as they do, so a stop sees what is left)."""
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(ready[0])
+            try:
+                step = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:  # retries spent, or the cluster went away
+                step = StepResult(runs[i], "failed", [], None, 0.0, _ray_error(exc), time.time())
+            received = time.time()
+            if step.action != "failed" or step.seconds:
+                self.timings.append({"submitted": submitted[i], "started": step.started,
+                                     "inside_s": step.seconds, "received": received})
+            steps[i] = step
+            if on_step is not None:
+                on_step(step)
 
 
 def _ray_error(exc: BaseException) -> str:
