@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Keys that must agree between the seeds of one table cell (the few-shot sample differs by seed on purpose).
 SAME_IN_A_CELL = ("vlcat_version", "git_commit", "torch", "torchvision", "open_clip", "python", "device",
-                  "threads", "split_sha256")
+                  "threads", "precision", "split_sha256")
 
 
 def git_commit(repo: Path = REPO_ROOT) -> str | None:
@@ -69,8 +69,9 @@ def device_name(device: Any) -> str:
     return f"{device.type} {cpu or platform.processor() or platform.machine()}".strip()
 
 
-def run_environment(device: Any, splits: DatasetSplits) -> dict[str, Any]:
-    """The ``environment`` block of a run record (``splits``: the run's data after few-shot sampling)."""
+def run_environment(device: Any, splits: DatasetSplits, precision: str | None = None) -> dict[str, Any]:
+    """The ``environment`` block of a run record (``splits``: the run's data after few-shot sampling;
+    ``precision``: the resolved ``model.precision``, also at the record's top level)."""
     import torch
 
     return {
@@ -82,6 +83,7 @@ def run_environment(device: Any, splits: DatasetSplits) -> dict[str, Any]:
         "open_clip": _version("open_clip_torch"),
         "device": device_name(device),
         "threads": torch.get_num_threads(),
+        "precision": precision,
         "split_sha256": splits.lists_sha256 or None,
         "fewshot_sha256": lists_digest(splits, ("train", "val")),
     }

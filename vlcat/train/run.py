@@ -331,7 +331,7 @@ def _train_locked(cfg: RunConfig, run_dir: Path, state: str, resume: bool, overw
         "feature_cache": {"hits": cache.hits, "misses": cache.misses},
         "config": to_dict(cfg),
     }
-    record["environment"] = run_environment(clip.device, splits)  # versions, hardware, data digests
+    record["environment"] = run_environment(clip.device, splits, clip.precision)  # versions, hardware, data digests
     for cb in cbs:
         summary = getattr(cb, "summary", None)
         if summary is not None:
