@@ -76,6 +76,8 @@ def eval_main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", help="another dataset card (cross-dataset / domain generalisation)")
     p.add_argument("--root", help="data root for --dataset")
     p.add_argument("--name", help="name of the result file under <run>/eval/")
+    p.add_argument("--output-dir", "-o", help="write the result JSON here instead of <run>/eval/ (a run folder "
+                   "you cannot write; tools/report.py reads only <run>/eval/)")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the run's config")
     args = p.parse_intermixed_args(argv)  # key=value may come before and after options
 
@@ -83,7 +85,7 @@ def eval_main(argv: list[str] | None = None) -> int:
         from vlcat.train.run import evaluate_run
 
         res = evaluate_run(args.run, split=args.split, subsample=args.subsample, dataset=args.dataset,
-                           root=args.root, name=args.name, overrides=args.overrides)
+                           root=args.root, name=args.name, overrides=args.overrides, out_dir=args.output_dir)
         print(json.dumps({"dataset": res["dataset"], "subsample": res["subsample"], "split": res["split"],
                           "accuracy": round(res["metrics"]["accuracy"], 2)}))
         return 0

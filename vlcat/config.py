@@ -150,6 +150,9 @@ class TrainConfig:
     """Print one summary line per epoch when no bar is drawn (sweeps drawing their own bar turn it off)."""
     progress_every_s: float = 60.0
     """With epoch lines: also a line every this many seconds inside a long epoch (0 = never)."""
+    method: str = ""
+    """Row label of tables (tools/report.py); empty = the learner's name (+catalyst). Give variants of one
+    learner run as single runs (CSC vs shared CoOp) their own labels so a report keeps them apart."""
     tensorboard: bool = False
     """Write TensorBoard event files into <run>/tensorboard (loss, accuracy, LR, validation accuracy, the
     catalyst's stage decisions); needs the optional extra: pip install -e '.[tensorboard]'."""

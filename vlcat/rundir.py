@@ -136,6 +136,24 @@ def check_writable(run_dir: str | os.PathLike) -> None:
                        "choose another output_dir")
 
 
+def probe_writable(folder: str | os.PathLike, hint: str) -> Path:
+    """Create ``folder`` and write (then remove) a file in it, before any work whose result goes there.
+
+    ``os.access`` says yes to root on a read-only mount, so only a real write tells; an evaluation that
+    ran for an hour must not end in a PermissionError traceback.
+    """
+    import tempfile
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        raise RunError(f"cannot write into {folder} ({exc.strerror or type(exc).__name__}); {hint}") from None
+    return folder
+
+
 def folder_state(run_dir: str | os.PathLike) -> str:
     """One of :data:`STATES` (see the module docstring)."""
     run_dir = Path(run_dir)

@@ -94,7 +94,7 @@ def saved_config(run_dir: Path) -> RunConfig:
 # Keys that change how a run is watched or where it waits, never its numbers: a resume may change them
 # (e.g. continue on another machine without the progress bar).
 RESUME_FREE = frozenset({"output_dir", "train.progress", "train.epoch_lines", "train.progress_every_s",
-                         "train.tensorboard", "data.num_workers", "data.cache_dir", "llm.timeout",
+                         "train.tensorboard", "train.method", "data.num_workers", "data.cache_dir", "llm.timeout",
                          "llm.cache_dir", "llm.max_retries", "llm.startup_timeout", "llm.python", "llm.api_key"})
 
 
@@ -356,7 +356,9 @@ def fit_learner(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, splits
 
 
 def method_name(cfg: RunConfig) -> str:
-    """The row label of tables: learner plus the catalyst when it ran (only context learners run it)."""
+    """The row label of tables: ``train.method`` when given, else the learner plus the catalyst when it ran."""
+    if cfg.train.method.strip():
+        return cfg.train.method.strip()
     return f"{cfg.learner.name}+catalyst" if cfg.catalyst.enabled else cfg.learner.name
 
 
@@ -386,8 +388,11 @@ def _get(cfg: RunConfig, dotted: str) -> Any:
 
 def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | None = None,
                  dataset: str | None = None, root: str | None = None, name: str | None = None,
-                 overrides: list[str] | None = None) -> dict[str, Any]:
-    """Evaluate a finished run's learner on another split, class subset or dataset (cross-dataset)."""
+                 overrides: list[str] | None = None, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate a finished run's learner on another split, class subset or dataset (cross-dataset).
+
+    The result goes to ``<run>/eval/<name>.json`` (where ``tools/report.py`` finds it) or into ``out_dir``
+    (for a run folder this process cannot write); the target is checked before the evaluation starts."""
     run_dir = Path(run_dir)
     cfg, record = load_run(run_dir)
     if record is None:
@@ -413,6 +418,8 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
     if name is not None and not rundir.safe_name(name):
         raise ConfigError(f"--name {name!r} must be a plain file name (letters, digits, _ . + -); the result "
                           f"goes to {run_dir / rundir.EVAL_DIR}/<name>.json")
+    target = rundir.probe_writable(Path(out_dir) if out_dir else run_dir / rundir.EVAL_DIR,
+                                   "give eval a folder you can write with -o DIR")
     seed_everything(cfg.train.seed)
     splits = prepare_data(cfg, min_classes=1)
     clip = load_model(cfg)
@@ -438,7 +445,13 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
               "num_classes": splits.num_classes, "precision": clip.precision, "metrics": metrics,
               "prompt": learner.prompt_text(),
               "method": record.get("method"), "seed": cfg.train.seed, "num_shots": record.get("num_shots")}
-    rundir.write_json(run_dir / rundir.EVAL_DIR / f"{name}.json", result)
+    path = target / f"{name}.json"
+    try:
+        rundir.write_json(path, result)
+    except OSError as exc:  # the folder changed under us since the probe
+        raise RunError(f"cannot write {path} ({exc.strerror or type(exc).__name__}); the accuracy was "
+                       f"{metrics['accuracy']:.2f}; give eval a folder you can write with -o DIR") from None
+    result["path"] = str(path)
     return result
 
 
