@@ -42,6 +42,9 @@ class ModelConfig:
     """Local weights file (.pt/.bin/.safetensors); wins over `pretrained`."""
     config: str | None = None
     """JSON file with an open_clip model config, to build architectures that are not registered."""
+    tokenizer: str | None = None
+    """Local folder with the model's Hugging Face tokenizer (SigLIP, CLIPA, worldwide models on an offline
+    machine); default: open_clip's tokenizer for the model, from the Hub cache or a download."""
     device: str = "auto"
     precision: str = "auto"
     """auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16 | fp16."""

@@ -147,7 +147,7 @@ def drop_undecodable(splits: DatasetSplits) -> DatasetSplits:
 def load_model(cfg: RunConfig) -> ClipBundle:
     m = cfg.model
     clip = load_clip(m.name, m.pretrained, model_config=m.config, checkpoint=m.checkpoint,
-                     device=resolve_device(m.device))
+                     device=resolve_device(m.device), tokenizer=m.tokenizer)
     if cfg.train.crop_scale_min != 0.08:
         pp = clip.preprocess
         clip.train_transform = coop_train_transform(pp["size"], tuple(pp["mean"]), tuple(pp["std"]),
