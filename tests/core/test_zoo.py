@@ -3,7 +3,7 @@
 Every name in ``open_clip.list_models()`` must belong to a family of ``vlcat.zoo.FAMILIES``. Each family's
 smallest registered config is built through ``load_clip`` with random weights (no download); configs over
 ``SIZE_CUTOFF_M`` (210 M parameters, estimated from the config) keep their text tower's kind, tokenizer,
-pooling and masks but are cut to two text layers and a tiny image tower (``-shrunk`` in the test id).
+pooling and masks but are cut to two text layers of width <= 256 and a tiny image tower (``-shrunk`` in the test id).
 Families whose vocabulary is only on the Hub (SigLIP's T5/Gemma/mc4 sentencepiece models, mT5, XLM-V,
 BERT for CLIPA) use a stand-in tokenizer with the same special-token layout (``-standin_tokenizer`` in the
 test id; see ``vlcat/standin_tokenizers.py``). The family checks take ~2-3 minutes on 2 CPU cores.
