@@ -21,6 +21,7 @@ from torch import nn
 from torchvision import transforms as T
 
 from vlcat.errors import ModelError
+from vlcat.offline import tokenizer_unreachable, weights_unreachable
 
 ASSETS = Path(__file__).resolve().parent / "synth" / "assets"
 BUILTIN_MODELS: dict[str, tuple[Path, Path]] = {
@@ -55,7 +56,7 @@ class ClipBundle:
 
     @property
     def context_length(self) -> int:
-        return int(text_tower(self.model).positional_embedding.shape[0])
+        return tower_context_length(self.model)
 
 
 def text_tower(model: nn.Module) -> nn.Module:
@@ -66,7 +67,14 @@ def text_tower(model: nn.Module) -> nn.Module:
     return model.text if hasattr(model, "text") else model
 
 
-SUPPORTED_TEXT_TOWERS = "open_clip's built-in causal Transformer text towers (CLIP and CustomTextCLIP/TextTransformer)"
+def tower_context_length(model: nn.Module) -> int:
+    """Token positions of a prompt: the positional table's rows, less CoCa's appended class embedding."""
+    tower = text_tower(model)
+    return int(tower.positional_embedding.shape[0]) - (getattr(tower, "cls_emb", None) is not None)
+
+
+SUPPORTED_TEXT_TOWERS = ("open_clip's built-in text transformers (CLIP, SigLIP/SigLIP2, CoCa, CLIPA, "
+                         "EVA, MobileCLIP, PE-Core, ViTamin, the worldwide towers)")
 
 
 def check_text_tower(model: nn.Module, name: str) -> None:
@@ -79,6 +87,18 @@ def check_text_tower(model: nn.Module, name: str) -> None:
             f"model '{name}' has a {type(tower).__name__} text tower, which prompt learners cannot drive; "
             f"supported: {SUPPORTED_TEXT_TOWERS}"
         )
+    pool = getattr(tower, "text_pool_type", getattr(tower, "pool_type", "argmax"))
+    if pool not in ("argmax", "eos", "first", "last") and getattr(tower, "cls_emb", None) is None:
+        raise ModelError(f"model '{name}' has a text tower with pool_type='{pool}', which gives no single text "
+                         f"feature per prompt; supported: {SUPPORTED_TEXT_TOWERS}")
+
+
+def refuse_hf_text_tower(cfg: dict[str, Any] | None, name: str) -> None:
+    """Refuse a Hugging Face text tower from its config alone, before anything is built or downloaded."""
+    hf_model = ((cfg or {}).get("text_cfg") or {}).get("hf_model_name")
+    if hf_model:
+        raise ModelError(f"model '{name}' has a Hugging Face text tower ({hf_model}), whose input embeddings vlcat "
+                         f"does not drive; supported: {SUPPORTED_TEXT_TOWERS}, e.g. ViT-B-16 or ViT-B-16-SigLIP")
 
 
 def _file_fingerprint(path: Path) -> str:
@@ -109,16 +129,10 @@ def _read_model_config(model_config: dict[str, Any] | str | os.PathLike) -> dict
 
 def _build_from_config(cfg: dict[str, Any], name: str) -> tuple[nn.Module, dict[str, Any]]:
     cfg = dict(cfg)
-    cfg = cfg.get("model_cfg", cfg)
     preprocess = dict(cfg.pop("preprocess_cfg", {}) or {})
-    if "hf_model_name" in (cfg.get("text_cfg") or {}):
-        raise ModelError(
-            f"model '{name}' uses a Hugging Face text tower, which prompt learners cannot drive; "
-            f"supported: {SUPPORTED_TEXT_TOWERS}"
-        )
     custom = cfg.pop("custom_text", False)
     try:
-        cls = open_clip.CustomTextCLIP if custom else open_clip.CLIP
+        cls = open_clip.CoCa if "multimodal_cfg" in cfg else open_clip.CustomTextCLIP if custom else open_clip.CLIP
         model = cls(**cfg)
     except TypeError as exc:
         raise ModelError(f"invalid open_clip model config for '{name}': {exc}") from None
@@ -170,11 +184,49 @@ def eval_transform(size: int, mean: tuple[float, ...], std: tuple[float, ...],
     ])
 
 
-def _tokenizer_for(name: str, cfg: dict[str, Any] | None, context_length: int) -> Any:
-    text_cfg = (cfg or {}).get("text_cfg", {}) if cfg else {}
-    if cfg is not None and not text_cfg.get("hf_tokenizer_name"):
-        return open_clip.SimpleTokenizer(context_length=context_length)
-    return open_clip.get_tokenizer(name, context_length=context_length)
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message, cut at a word boundary (never mid-word)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " ..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _tokenizer_for(name: str, cfg: dict[str, Any] | None, registered: bool, tokenizer: Any) -> Any:
+    """The model's tokenizer, built before the model so that a missing package or vocabulary fails in one line.
+
+    ``tokenizer``: an object used as is, or a local folder holding a Hugging Face tokenizer (for models whose
+    tokenizer comes from the Hub, on an offline machine).
+    """
+    text_cfg = (cfg or {}).get("text_cfg") or {}
+    context_length = int(text_cfg.get("context_length") or 77)
+    if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
+        return tokenizer
+    hf_name = text_cfg.get("hf_tokenizer_name")
+    source = str(tokenizer) if tokenizer is not None else hf_name
+    try:
+        if tokenizer is not None and not Path(tokenizer).is_dir():
+            raise ModelError(f"model.tokenizer={tokenizer} is not a folder (give a saved Hugging Face tokenizer)")
+        if source:  # what open_clip.get_tokenizer builds for hf_tokenizer_name, from the Hub or a folder
+            import transformers  # noqa: F401 - a missing package is named before any Hub access
+            why = tokenizer_unreachable(source)
+            if why:
+                raise ModelError(f"model '{name}': {why}")
+            return open_clip.tokenizer.HFTokenizer(
+                source, context_length=context_length, tokenizer_mode=text_cfg.get("tokenizer_mode"),
+                **(text_cfg.get("tokenizer_kwargs") or {}))
+        if not registered:
+            return open_clip.SimpleTokenizer(context_length=context_length)
+        return open_clip.get_tokenizer(name, context_length=context_length)
+    except ModelError:
+        raise
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or "transformers"
+        raise ModelError(f"model '{name}' needs the Hugging Face tokenizer '{source}', and its package '{missing}' "
+                         "is not installed: pip install transformers sentencepiece") from None
+    except Exception as exc:  # noqa: BLE001 - Hub/vocabulary failures become one line
+        raise ModelError(f"cannot load the tokenizer '{source}' of model '{name}': {_first_line(exc)}; on an "
+                         "offline machine give a local tokenizer folder via model.tokenizer") from None
 
 
 def load_clip(
@@ -184,12 +236,17 @@ def load_clip(
     model_config: dict[str, Any] | str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
+    tokenizer: Any = None,
 ) -> ClipBundle:
     """Build a frozen CLIP in eval mode with its tokenizer and CoOp-style transforms.
 
     ``model`` is an open_clip model name (``ViT-B-16``), a builtin alias (``vlcat-toy``), or any label
     when ``model_config`` gives the architecture as data. ``pretrained`` is an open_clip tag (downloads on
-    a machine with internet); ``checkpoint`` a local weights file, which wins over the tag.
+    a machine with internet); ``checkpoint`` a local weights file, which wins over the tag. ``tokenizer``
+    replaces the model's tokenizer: a local Hugging Face tokenizer folder (offline SigLIP, CLIPA, worldwide
+    models) or a tokenizer object. Everything that can be refused (unknown name, a text tower vlcat cannot
+    prompt, a missing tokenizer package, weights that are neither cached nor reachable) is refused in one
+    line before the model is built.
     """
     if not model:
         raise ModelError("no model given: set model.name (e.g. 'vlcat-toy' or 'ViT-B-16')")
@@ -203,19 +260,29 @@ def load_clip(
         checkpoint = checkpoint or ckpt_path
 
     if model_config is not None:
-        cfg = _read_model_config(model_config)
+        raw = _read_model_config(model_config)
+        cfg = raw.get("model_cfg", raw)
+        refuse_hf_text_tower(cfg, model)
+        tok = _tokenizer_for(model, cfg, False, tokenizer)
         clip_model, preprocess = _build_from_config(cfg, model)
-        ident = "config:" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+        ident = "config:" + hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
     else:
         if model not in open_clip.list_models():
             known = ", ".join(m for m in open_clip.list_models() if m.startswith(("ViT-B", "RN50")))
             raise ModelError(f"unknown model '{model}'; use an open_clip name (e.g. {known}, ...) or 'vlcat-toy'")
+        registered_cfg = open_clip.get_model_config(model)
+        refuse_hf_text_tower(registered_cfg, model)
+        tok = _tokenizer_for(model, registered_cfg, True, tokenizer)
         tag = None if checkpoint else pretrained
+        if tag:
+            why = weights_unreachable(model, tag)
+            if why:
+                raise ModelError(why)
         try:
             clip_model = open_clip.create_model(model, pretrained=tag, device="cpu")
         except Exception as exc:  # noqa: BLE001 - download/tag errors become one line
             raise ModelError(
-                f"cannot create '{model}' with pretrained='{tag}': {type(exc).__name__}: {str(exc)[:200]}; "
+                f"cannot create '{model}' with pretrained='{tag}': {_first_line(exc)}; "
                 "on an offline machine pass a local file via model.checkpoint"
             ) from None
         preprocess = dict(getattr(clip_model.visual, "preprocess_cfg", {}) or {})
@@ -237,10 +304,13 @@ def load_clip(
     std = tuple(preprocess.get("std") or open_clip.OPENAI_DATASET_STD)
     interp = preprocess.get("interpolation") or "bicubic"
     preprocess = {"size": size, "mean": list(mean), "std": list(std), "interpolation": interp}
-    ctx_len = int(text_tower(clip_model).positional_embedding.shape[0])
+    ctx_len = tower_context_length(clip_model)
+    if int(getattr(tok, "context_length", ctx_len) or ctx_len) != ctx_len:
+        raise ModelError(f"the tokenizer of '{model}' writes {tok.context_length} tokens, the text tower takes "
+                         f"{ctx_len}; give a tokenizer for this model")
     return ClipBundle(
         model=clip_model,
-        tokenizer=_tokenizer_for(model, cfg, ctx_len),
+        tokenizer=tok,
         train_transform=coop_train_transform(size, mean, std, interp),
         test_transform=eval_transform(size, mean, std, interp),
         model_id=ident,

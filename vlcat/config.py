@@ -44,6 +44,9 @@ class ModelConfig:
     """Local weights file (.pt/.bin/.safetensors); wins over `pretrained`."""
     config: str | None = None
     """JSON file with an open_clip model config, to build architectures that are not registered."""
+    tokenizer: str | None = None
+    """Local folder with the model's Hugging Face tokenizer (SigLIP, CLIPA, worldwide models on an offline
+    machine); default: open_clip's tokenizer for the model, from the Hub cache or a download."""
     device: str = "auto"
     precision: str = "auto"
     """fp32 (exact) | amp_bf16 (bf16 autocast of the frozen image tower only; the text side and the loss

@@ -9,8 +9,12 @@ CLIP's causal attention mask gives two savings that change no output:
   class name at the end), those tokens' hidden states are identical for every class. They are computed
   once per layer and the class-specific tokens attend to them as extra keys/values.
 
-Towers whose mask is not causal, or that pool a fixed position, get the plain full-length path, which is
-exactly open_clip's ``encode_text`` with the embedding lookup removed.
+Both are valid only when the pooled position's state depends on nothing after it, so towers whose mask
+is not causal (SigLIP, CLIPA, most MobileCLIP), that pool a fixed position ('first', or 'last': cutting
+the sequence would move the last position), that append a class embedding (CoCa: a CLS token after the
+padding, pooled, with a padding mask built from the token ids) or mask padding get the plain full-length
+path, which is exactly open_clip's ``TextTransformer.forward`` / ``CLIP.encode_text`` with the embedding
+lookup removed. Towers that mask padding need the prompts' token ids (``token_ids=``) for that mask.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ class TextEncoder(nn.Module):
         self._tower = [tower]
         self.pool_type: str = getattr(tower, "text_pool_type", getattr(tower, "pool_type", "argmax"))
         self.eos_id: int | None = getattr(tower, "text_eos_id", getattr(tower, "eos_id", None))
+        self.cls_emb: nn.Parameter | None = getattr(tower, "cls_emb", None)
+        """CoCa's class embedding: appended after the text, pooled, ``ln_final`` applied after pooling."""
+        self.pad_mask: bool = self.cls_emb is not None or bool(getattr(tower, "use_pad_mask", False))
+        """Whether attention masks padding (from the token ids), as open_clip's ``TextTransformer._embeds``."""
         mask = getattr(tower, "attn_mask", None)
         n = tower.positional_embedding.shape[0]
         causal = mask is not None and torch.equal(
@@ -46,12 +54,17 @@ class TextEncoder(nn.Module):
             for b in blocks
         )
         self.causal: bool = causal
-        self.can_truncate: bool = causal and self.pool_type in ("argmax", "eos")
+        self.can_truncate: bool = causal and self.pool_type in ("argmax", "eos") and not self.pad_mask
         self.can_share_prefix: bool = self.can_truncate and plain_blocks and tower.transformer.batch_first
 
     @property
     def tower(self) -> nn.Module:
         return self._tower[0]
+
+    @property
+    def context_length(self) -> int:
+        """Token positions of a prompt (CoCa's positional table has one more row, for its class embedding)."""
+        return int(self.tower.positional_embedding.shape[0]) - (self.cls_emb is not None)
 
     @property
     def width(self) -> int:
@@ -62,7 +75,10 @@ class TextEncoder(nn.Module):
         return self.tower.transformer.get_cast_dtype()
 
     def pool_index(self, token_ids: torch.Tensor) -> torch.Tensor:
-        """Position whose final hidden state becomes the text feature, as open_clip chooses it."""
+        """Position whose final hidden state becomes the text feature, as open_clip chooses it (for CoCa the
+        appended class embedding, one past the last token)."""
+        if self.cls_emb is not None:
+            return torch.full((token_ids.shape[0],), token_ids.shape[1], dtype=torch.long, device=token_ids.device)
         if self.pool_type == "argmax":
             return token_ids.argmax(dim=-1)
         if self.pool_type == "eos":
@@ -84,18 +100,35 @@ class TextEncoder(nn.Module):
             return proj(pooled)
         return pooled @ proj
 
-    def forward_full(self, embeds: torch.Tensor, pool_idx: torch.Tensor) -> torch.Tensor:
-        """Reference path: all positions, exactly open_clip's ``encode_text`` after the lookup."""
+    def forward_full(self, embeds: torch.Tensor, pool_idx: torch.Tensor,
+                     token_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Reference path: all positions, exactly open_clip's ``encode_text`` after the lookup.
+
+        ``token_ids`` ``[B, L]``: the prompts' ids, needed (and only used) by towers that mask padding.
+        """
         tower = self.tower
-        x = embeds.to(self.dtype) + tower.positional_embedding.to(self.dtype)
-        x = tower.transformer(x, attn_mask=tower.attn_mask)
+        x = embeds.to(self.dtype)
+        attn_mask = tower.attn_mask
+        if self.cls_emb is not None:
+            x = torch.cat([x, self.cls_emb.to(x.dtype).expand(x.shape[0], 1, -1)], dim=1)
+        if self.pad_mask:
+            if token_ids is None:
+                raise ValueError("this text tower masks padding: pass the prompts' token_ids")
+            seq = x.shape[1]
+            pad = tower._build_additive_mask(token_ids.to(x.device), seq, x.dtype)
+            attn_mask = pad if attn_mask is None else attn_mask[:seq, :seq].unsqueeze(0) + pad
+        x = x + tower.positional_embedding[:x.shape[1]].to(self.dtype)
+        x = tower.transformer(x, attn_mask=attn_mask)
+        if self.cls_emb is not None:
+            return self._project(x[:, -1])
         x = x[torch.arange(x.shape[0], device=x.device), pool_idx]
         return self._project(x)
 
-    def forward(self, embeds: torch.Tensor, pool_idx: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeds: torch.Tensor, pool_idx: torch.Tensor,
+                token_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Encode ``[B, L, D]`` prompt embeddings; ``pool_idx[b]`` is the pooled position of prompt b."""
         if not self.can_truncate:
-            return self.forward_full(embeds, pool_idx)
+            return self.forward_full(embeds, pool_idx, token_ids)
         tower = self.tower
         length = int(pool_idx.max()) + 1
         x = embeds[:, :length].to(self.dtype) + tower.positional_embedding[:length].to(self.dtype)
@@ -104,14 +137,15 @@ class TextEncoder(nn.Module):
         return self._project(x)
 
     def forward_shared_prefix(
-        self, prefix: torch.Tensor, suffix: torch.Tensor, suffix_pool_idx: torch.Tensor
+        self, prefix: torch.Tensor, suffix: torch.Tensor, suffix_pool_idx: torch.Tensor,
+        token_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Encode K prompt sets that share per-set prefixes over C class-specific suffixes.
 
         ``prefix``: ``[K, P, D]`` (SOS + context); ``suffix``: ``[C, S, D]`` (class tokens, '.', EOT, ...);
         ``suffix_pool_idx[c]``: pooled position of class c within the suffix. Returns ``[K, C, E]``, equal
         to encoding the K*C concatenated prompts, because under the causal mask prefix states never see
-        the suffix.
+        the suffix. ``token_ids`` ``[C, L]``: the C prompts' ids, for towers that mask padding.
         """
         if not self.can_share_prefix:
             k, p, _ = prefix.shape
@@ -119,7 +153,8 @@ class TextEncoder(nn.Module):
             full = torch.cat(
                 [prefix[:, None].expand(k, c, p, -1), suffix[None].expand(k, c, -1, -1)], dim=2
             ).flatten(0, 1)
-            out = self.forward(full, (suffix_pool_idx + p).repeat(k))
+            ids = None if token_ids is None else token_ids.repeat(k, 1)
+            out = self.forward(full, (suffix_pool_idx + p).repeat(k), ids)
             return out.view(k, c, -1)
 
         tower = self.tower

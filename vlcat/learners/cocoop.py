@@ -65,7 +65,8 @@ class CoCoOp(CoOp):
             raise ConfigError("learner cocoop needs learner.csc=false and learner.class_token_position=end")
         super().__init__(clip, classnames, n_ctx=n_ctx, ctx_init=ctx_init, **kwargs)
         with torch.no_grad():
-            vis_dim = int(self.encoder.forward_full(self.prompt_embeddings()[:1], self.pool_idx[:1]).shape[-1])
+            vis_dim = int(self.encoder.forward_full(self.prompt_embeddings()[:1], self.pool_idx[:1],
+                                                     self.token_ids[:1]).shape[-1])
         ctx_dim = self.ctx.shape[-1]
         hidden = max(1, vis_dim // hidden_ratio)
         self.meta_net = nn.Sequential(nn.Linear(vis_dim, hidden), nn.ReLU(), nn.Linear(hidden, ctx_dim))
@@ -81,11 +82,11 @@ class CoCoOp(CoOp):
     def image_class_features(self, image_features: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
         """Class features ``[N, C, E]``, one set per image."""
         shifted = self.shifted_contexts(image_features, ctx)
-        n = shifted.shape[0]
         if not self.fast_text:  # the authors' way: C full-length prompts per image
-            return torch.stack([self.encoder.forward_full(self.prompt_embeddings(s), self.pool_idx) for s in shifted])
-        prefix = torch.cat([self.token_prefix[:1].expand(n, -1, -1), shifted.to(self.token_prefix.dtype)], dim=1)
-        return self.encoder.forward_shared_prefix(prefix, self.token_suffix, self.pool_idx - 1 - self.n_ctx)
+            return torch.stack([self.encoder.forward_full(self.prompt_embeddings(s), self.pool_idx, self.token_ids)
+                                for s in shifted])
+        return self.encoder.forward_shared_prefix(self.shared_prefixes(shifted), self.token_suffix,
+                                                  self.suffix_pool_idx, self.token_ids)
 
     def class_features(self) -> torch.Tensor:
         raise NotImplementedError("CoCoOp's class weights depend on the image; use logits(image_features)")

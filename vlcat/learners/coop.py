@@ -3,7 +3,9 @@
 A prompt is ``[SOS] [V]_1 ... [V]_M [CLASS] . [EOS]``; only the M context vectors train, CLIP stays
 frozen. Options follow the paper: ``n_ctx``, context initialised from words ("a photo of a") or from
 N(0, 0.02), one context shared by all classes (unified) or one per class (CSC), and the class token at
-the end, in the middle or at the front.
+the end, in the middle or at the front. Where the start token, class name, period and end token sit is
+the tokenizer's business (SigLIP has no start token and drops the period): :mod:`vlcat.learners.layout`
+measures it once for every context learner.
 
 Two places where the authors' code and vlcat differ, each selectable so that published configs reproduce:
 
@@ -27,9 +29,10 @@ from torch import nn
 
 from vlcat.clip import ClipBundle
 from vlcat.errors import ConfigError
-from vlcat.learners.base import TaskSpec, tokenize
+from vlcat.learners.base import TaskSpec
 from vlcat.learners.context import MAX_PROMPTS_PER_CALL, ContextLearner
 from vlcat.learners.decode import detokenize
+from vlcat.learners.layout import context_prompts
 from vlcat.learners.registry import register_learner
 
 POSITIONS = ("end", "middle", "front")
@@ -86,54 +89,48 @@ class CoOp(ContextLearner):
         embed = self.encoder.tower.token_embedding
         n_cls = len(self.classnames)
         width = embed.weight.shape[1]
+        device = embed.weight.device
+        init_ids: list[int] | None = None
+        fixed_ids: list[int] = []
         with torch.no_grad():
             if ctx_init.strip():
                 ctx_init = ctx_init.strip().replace("_", " ")
-                ids = tokenize(clip, [ctx_init])
-                n_tokens = int(self.encoder.pool_index(ids)[0]) - 1
-                n_init = n_tokens
+                init_ids = self.text_token_ids(ctx_init)
+                if not init_ids:
+                    raise ConfigError(f"learner.ctx_init={ctx_init!r} has no tokens after the tokenizer's cleaning")
+                n_tokens = n_init = len(init_ids)
                 if ctx_init_length == "words":
                     n_words = len(ctx_init.split())
                     if class_token_position != "end" and n_words != n_tokens:
                         raise ConfigError("learner.ctx_init_length=words needs learner.class_token_position=end")
-                    self.fixed_text = detokenize(clip.tokenizer, ids[0, 1 + n_words:1 + n_tokens].tolist())
                     n_init = min(n_tokens, n_words)
+                    fixed_ids = init_ids[n_init:]
+                    self.fixed_text = detokenize(clip.tokenizer, fixed_ids) if fixed_ids else ""
+                    init_ids = init_ids[:n_init]
                 n_ctx = n_init  # the init decides, as in CoOp; a run refuses a config that says otherwise
-                vectors = embed(ids)[0, 1:1 + n_ctx].float()
+                vectors = embed(torch.tensor(init_ids, device=device)).float()
                 if csc:
                     vectors = vectors.unsqueeze(0).repeat(n_cls, 1, 1)
-                prefix_text = ctx_init
             else:
                 if n_ctx < 1:
                     raise ConfigError(f"learner.n_ctx must be >= 1, got {n_ctx}")
                 shape = (n_cls, n_ctx, width) if csc else (n_ctx, width)
-                vectors = torch.empty(shape, device=embed.weight.device).normal_(0.0, init_std)
-                prefix_text = " ".join(["X"] * n_ctx)
+                vectors = torch.empty(shape, device=device).normal_(0.0, init_std)
         self.n_ctx = n_ctx
         self.ctx = nn.Parameter(vectors.to(torch.float32))
 
         names = [name.replace("_", " ") for name in self.classnames]
-        ids = tokenize(clip, [f"{prefix_text} {name}." for name in names])
-        pool_idx = self.encoder.pool_index(ids)
-        # The name's length is measured inside the prompt: the tokenizer may merge its last characters
-        # with the period (`circle".` is one token), so a standalone count would not match the prompt.
-        dot = int(tokenize(clip, ["."])[0, 1])
-        last = ids.gather(1, (pool_idx - 1).unsqueeze(1)).squeeze(1)
-        fixed = len(self.text_token_ids(self.fixed_text)) if self.fixed_text else 0
-        name_lens = pool_idx - 1 - n_ctx - fixed - (last == dot).long()
-        truncated = (pool_idx >= ids.shape[1] - 1) & (last != dot)
-        if int(name_lens.min()) < 1 or bool(truncated.any()):
-            raise ConfigError(
-                f"prompts do not fit the text context of {clip.context_length} tokens with n_ctx={n_ctx}; "
-                "lower learner.n_ctx"
-            )
+        prompts = context_prompts(clip.tokenizer, names, n_ctx, ctx_ids=init_ids, fixed_ids=fixed_ids)
+        ids = prompts.token_ids.to(device)
+        self.n_start = prompts.n_start  # tokens before the context: 1 (CLIP's SOS, BERT's CLS) or 0 (SigLIP, mT5)
+        pool_idx = self.encoder.pool_index(ids)  # where the tower pools, for pooling only
         with torch.no_grad():
             emb = embed(ids).float()
         self.register_buffer("token_ids", ids, persistent=False)
         self.register_buffer("pool_idx", pool_idx, persistent=False)
-        self.register_buffer("name_lens", name_lens, persistent=False)
-        self.register_buffer("token_prefix", emb[:, :1], persistent=False)  # SOS
-        self.register_buffer("token_suffix", emb[:, 1 + n_ctx:], persistent=False)  # CLASS . EOS pad
+        self.register_buffer("name_lens", torch.tensor(prompts.name_lens, device=device), persistent=False)
+        self.register_buffer("token_prefix", emb[:, :self.n_start], persistent=False)  # start token, if any
+        self.register_buffer("token_suffix", emb[:, self.n_start + n_ctx:], persistent=False)  # CLASS . EOS pad
 
     # ----- prompt construction -------------------------------------------------------------------
     def context_per_class(self, ctx: torch.Tensor | None = None) -> torch.Tensor:
@@ -162,6 +159,16 @@ class CoOp(ContextLearner):
     def pooled_positions(self) -> torch.Tensor:
         return self.pool_idx  # the token count is unchanged by where the class sits
 
+    @property
+    def suffix_pool_idx(self) -> torch.Tensor:
+        """Pooled position of each class within ``token_suffix`` (what follows the start token and context)."""
+        return self.pool_idx - self.n_start - self.n_ctx
+
+    def shared_prefixes(self, contexts: torch.Tensor) -> torch.Tensor:
+        """``[K, n_start + n_ctx, D]``: the start token (if any) followed by each of K unified contexts."""
+        k = contexts.shape[0]
+        return torch.cat([self.token_prefix[:1].expand(k, -1, -1), contexts.to(self.token_prefix.dtype)], dim=1)
+
     def uses_shared_prefix(self) -> bool:
         return (self.fast_text and self.class_token_position == "end" and not self.csc
                 and self.encoder.can_share_prefix)
@@ -172,17 +179,15 @@ class CoOp(ContextLearner):
             return self.batched_class_features(ctx.unsqueeze(0))[0]
         embeds = self.prompt_embeddings(ctx)
         if self.fast_text:
-            return self.encoder(embeds, self.pool_idx)
-        return self.encoder.forward_full(embeds, self.pool_idx)
+            return self.encoder(embeds, self.pool_idx, self.token_ids)
+        return self.encoder.forward_full(embeds, self.pool_idx, self.token_ids)
 
     def batched_class_features(self, contexts: torch.Tensor) -> torch.Tensor:
         """Class features ``[K, C, E]`` for K unified contexts ``[K, n_ctx, D]`` at once (candidate scoring)."""
         if self.csc or self.class_token_position != "end":
             return torch.stack([self.class_features_for(c) for c in contexts])
-        k = contexts.shape[0]
-        prefix = torch.cat([self.token_prefix[:1].expand(k, -1, -1), contexts.to(self.token_prefix.dtype)], dim=1)
-        suffix_idx = self.pool_idx - 1 - self.n_ctx
-        return self.encoder.forward_shared_prefix(prefix, self.token_suffix, suffix_idx)
+        return self.encoder.forward_shared_prefix(self.shared_prefixes(contexts), self.token_suffix,
+                                                  self.suffix_pool_idx, self.token_ids)
 
     def class_features(self) -> torch.Tensor:
         return self.class_features_for(self.ctx)

@@ -64,7 +64,8 @@ class LinearProbe(PromptLearner):
         self.c, self.search_steps, self.max_iter = float(c), int(search_steps), int(max_iter)
         with torch.no_grad():  # the width of the joint embedding space, which image features live in
             ids = tokenize(clip, ["a"])
-            dim = int(self.encoder(self.encoder.tower.token_embedding(ids), self.encoder.pool_index(ids)).shape[-1])
+            emb = self.encoder.tower.token_embedding(ids)
+            dim = int(self.encoder(emb, self.encoder.pool_index(ids), ids).shape[-1])
         self.register_buffer("weight", torch.zeros(len(self.classnames), dim))
         self.register_buffer("bias", torch.zeros(len(self.classnames)))
         self.register_buffer("chosen_c", torch.tensor(math.nan, dtype=torch.float64))

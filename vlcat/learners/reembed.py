@@ -52,7 +52,10 @@ def text_token_ids(tokenizer: Any, text: str) -> list[int]:
         return [int(i) for i in tokenizer.encode(text)]
     inner = getattr(tokenizer, "tokenizer", None)
     if inner is not None and hasattr(inner, "encode"):
-        return [int(i) for i in inner.encode(text, add_special_tokens=False)]
+        # open_clip's HFTokenizer cleans the text before its inner tokenizer sees it (SigLIP: lowercase, no
+        # punctuation); the same cleaning here keeps these ids equal to the ones inside a tokenized prompt.
+        clean = getattr(tokenizer, "clean_fn", None)
+        return [int(i) for i in inner.encode(clean(text) if clean else text, add_special_tokens=False)]
     specials = special_token_ids(tokenizer)
     return [int(i) for i in tokenizer([text])[0].tolist() if int(i) not in specials]
 

@@ -20,7 +20,7 @@ def template_features(learner: PromptLearner, template: str, classnames: list[st
     with torch.no_grad():
         ids = tokenize(learner.clip, [template.format(name) for name in names])
         emb = learner.encoder.tower.token_embedding(ids)
-        f = learner.encoder(emb, learner.encoder.pool_index(ids)).float()
+        f = learner.encoder(emb, learner.encoder.pool_index(ids), ids).float()
     return f / f.norm(dim=-1, keepdim=True)
 
 

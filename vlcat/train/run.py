@@ -152,7 +152,8 @@ def load_model(cfg: RunConfig) -> ClipBundle:
     m = cfg.model
     device = resolve_device(m.device)
     check_run_device(m.precision, device)
-    clip = load_clip(m.name, m.pretrained, model_config=m.config, checkpoint=m.checkpoint, device=device)
+    clip = load_clip(m.name, m.pretrained, model_config=m.config, checkpoint=m.checkpoint, device=device,
+                     tokenizer=m.tokenizer)
     apply_precision(clip, m.precision)
     if cfg.train.crop_scale_min != 0.08:
         pp = clip.preprocess
