@@ -106,7 +106,9 @@ def test_every_context_learner_uses_the_layout_standin():
         cocoop.meta_net[-1].bias.zero_()
         per_image = F.normalize(cocoop.image_class_features(image), dim=-1)
     assert (per_image - theirs).abs().max() <= TOL  # no shift: every image gets the word prompt
-    for learner in (KgCoOp(clip, NAMES, ctx_init="a photo of a"), ProGrad(clip, NAMES, ctx_init="a photo of a")):
+    for learner in (KgCoOp(clip, NAMES, ctx_init="a photo of a"),
+                    ProGrad(clip, NAMES, init="coop", ctx_init="a photo of a"),
+                    ProGrad(clip, NAMES, n_ctx=4, template="a photo of a {}.")):  # the authors' template init
         assert (F.normalize(learner.class_features(), dim=-1) - theirs).abs().max() <= TOL
 
 
