@@ -21,9 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import vlcat
 from vlcat import rundir
-from vlcat.config import RunConfig, to_dict, to_yaml
+from vlcat.config import RunConfig, to_yaml
 from vlcat.errors import RunError
 from vlcat.interop.dassl import DASSL_LEARNERS, CheckpointError, find_checkpoint, learner_state, load_dassl
 from vlcat.learners.base import LearnerStateError
@@ -47,7 +46,15 @@ def import_checkpoint(cfg: RunConfig, source: str | Path, *, epoch: int | None =
     """Import ``source`` (a Dassl checkpoint file or output folder) as the run ``cfg.output_dir``; returns the
     record. ``cfg`` says which learner, classes and backbone the checkpoint belongs to; every mismatch is
     one line (:class:`~vlcat.interop.dassl.CheckpointError`) and nothing is written."""
-    from vlcat.train.run import cache_dir_of, evaluate_split, load_model, make_learner, prepare_data, seed_everything
+    from vlcat.train.run import (
+        cache_dir_of,
+        evaluate_split,
+        load_model,
+        make_learner,
+        prepare_data,
+        run_record,
+        seed_everything,
+    )
 
     t_start = time.perf_counter()
     run_dir = Path(cfg.output_dir)
@@ -76,28 +83,9 @@ def import_checkpoint(cfg: RunConfig, source: str | Path, *, epoch: int | None =
     metrics = {split: evaluate_split(cfg, clip, learner, splits, split, cache) for split in cfg.train.eval_splits}
     timings = {"eval_s": time.perf_counter() - t, "total_s": time.perf_counter() - t_start}
     imported = {"format": "dassl", "from": str(ckpt.path.resolve()), "epoch": ckpt.epoch}
-    record = {
-        "vlcat_version": vlcat.__version__,
-        "status": "finished",
-        "learner": cfg.learner.name,
-        "method": method or f"{cfg.learner.name}{METHOD_SUFFIX}",
-        "dataset": splits.name,
-        "subsample": splits.subset,
-        "num_shots": cfg.data.num_shots,
-        "seed": cfg.train.seed,
-        "model": clip.model_id,
-        "num_classes": splits.num_classes,
-        "classnames": splits.classnames,
-        "split_sizes": splits.sizes(),
-        "skipped_images": len(splits.skipped),
-        "metrics": metrics,
-        "prompt": learner.prompt_text(),
-        "final_train": None,
-        "imported": imported,
-        "timings": timings,
-        "feature_cache": {"hits": cache.hits, "misses": cache.misses},
-        "config": to_dict(cfg),
-    }
+    record = run_record(cfg, clip, learner, splits, metrics, cache,
+                        method=method or f"{cfg.learner.name}{METHOD_SUFFIX}", final_train=None, timings=timings)
+    record["imported"] = imported
 
     def write(folder: Path) -> None:
         rundir.atomic_write_text(folder / rundir.CONFIG, to_yaml(cfg))

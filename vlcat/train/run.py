@@ -310,11 +310,26 @@ def _train_locked(cfg: RunConfig, run_dir: Path, state: str, resume: bool, overw
     metrics = {split: evaluate_split(cfg, clip, learner, splits, split, cache) for split in cfg.train.eval_splits}
     timings["eval_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t_start
-    record = {
+    record = run_record(cfg, clip, learner, splits, metrics, cache, method=method_name(cfg),
+                        final_train=history[-1] if history else None, timings=timings)
+    for cb in cbs:
+        summary = getattr(cb, "summary", None)
+        if summary is not None:
+            record.update(summary())
+    rundir.write_json(run_dir / RECORD, record)
+    return rundir.finite(record)
+
+
+def run_record(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, splits: DatasetSplits,
+               metrics: dict[str, Any], cache: FeatureCache, *, method: str, final_train: dict[str, Any] | None,
+               timings: dict[str, float]) -> dict[str, Any]:
+    """The fields of every finished run's ``record.json``, whether it trained here or was imported, so that
+    reports, resume and the environment checks read both the same way."""
+    return {
         "vlcat_version": vlcat.__version__,
         "status": "finished",
         "learner": cfg.learner.name,
-        "method": method_name(cfg),
+        "method": method,
         "dataset": splits.name,
         "subsample": splits.subset,
         "num_shots": cfg.data.num_shots,
@@ -327,18 +342,12 @@ def _train_locked(cfg: RunConfig, run_dir: Path, state: str, resume: bool, overw
         "skipped_images": len(splits.skipped),
         "metrics": metrics,
         "prompt": learner.prompt_text(),
-        "final_train": history[-1] if history else None,
+        "final_train": final_train,
         "timings": timings,
         "feature_cache": {"hits": cache.hits, "misses": cache.misses},
         "config": to_dict(cfg),
+        "environment": run_environment(clip.device, splits, clip.precision),  # versions, hardware, data digests
     }
-    record["environment"] = run_environment(clip.device, splits, clip.precision)  # versions, hardware, data digests
-    for cb in cbs:
-        summary = getattr(cb, "summary", None)
-        if summary is not None:
-            record.update(summary())
-    rundir.write_json(run_dir / RECORD, record)
-    return rundir.finite(record)
 
 
 def fit_learner(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, splits: DatasetSplits,
