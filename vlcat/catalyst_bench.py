@@ -40,6 +40,7 @@ from vlcat.catalyst.console import llm_unreached
 from vlcat.config import CONFIG_DIR
 from vlcat.errors import ConfigError
 from vlcat.results import harmonic_mean
+from vlcat.rundir import STAGE_DIR
 from vlcat.sweeps import MethodSpec, SweepConfig, plan_sweep, run_sweep
 
 BASE = ["model.name=vlcat-toy", "learner.n_ctx=4", "learner.ctx_init=a photo of a", "optim.max_epoch=30",
@@ -146,7 +147,7 @@ def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
                      float(cat.get("overhead_s", cat.get("stage_s", 0.0))), float(cat.get("llm_s", 0.0)),
                      steps_s=float(rec["timings"].get("train_steps_s", 0.0)))
     out.run_dir = str(run_dir)
-    for path in sorted((run_dir / "llm_stages").glob("stage_*.json")):
+    for path in sorted((run_dir / STAGE_DIR).glob("stage_*.json")):
         st = json.loads(path.read_text())
         out.stages += 1
         out.llm_errors += llm_unreached(st)

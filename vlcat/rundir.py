@@ -40,6 +40,8 @@ CHECKPOINT = "checkpoint.pt"
 LABEL = "sweep.json"
 """Written into each run folder by a sweep: the method *label* (a sweep may hold two CoOp variants)."""
 EVAL_DIR = "eval"
+STAGE_DIR = "llm_stages"
+"""The catalyst's stage files (``stage_<k>.json``), read by the TensorBoard logger, reports and benchmarks."""
 LOCK = ".vlcat.lock"
 
 STATES = ("new", "unfinished", "finished", "broken", "foreign")

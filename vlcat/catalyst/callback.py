@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vlcat import rundir
 from vlcat.catalyst.console import closing_line, llm_unreached, stage_line, unreached_warning
 from vlcat.catalyst.endpoint import Endpoint, connect, require_healthy
 from vlcat.catalyst.fitness import Fitness, PromptScorer
@@ -37,7 +38,7 @@ from vlcat.rundir import atomic_write_text, finite
 from vlcat.train.progress import say
 from vlcat.train.trainer import Trainer, TrainerCallback
 
-STAGE_DIR = "llm_stages"
+STAGE_DIR = rundir.STAGE_DIR
 
 
 class CatalystCallback(TrainerCallback):

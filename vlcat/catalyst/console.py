@@ -74,11 +74,11 @@ def digest(run_dirs: list[Path]) -> list[str]:
     """Two lines on what the LLM stages of these runs decided (the quickstart prints them under its table)."""
     from collections import Counter
 
-    from vlcat.rundir import read_json
+    from vlcat.rundir import STAGE_DIR, read_json
 
     stages = []
     for run_dir in run_dirs:
-        for path in sorted((Path(run_dir) / "llm_stages").glob("stage_*.json")):
+        for path in sorted((Path(run_dir) / STAGE_DIR).glob("stage_*.json")):
             rec = read_json(path)
             if isinstance(rec, dict):
                 stages.append(rec)

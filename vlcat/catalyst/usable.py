@@ -21,6 +21,7 @@ from vlcat.catalyst.fitness import Fitness
 from vlcat.catalyst.metaprompt import ScoredText, TaskInfo
 from vlcat.catalyst.parse import CandidateParser
 from vlcat.catalyst.proposers import LLMProposer, ProposalSettings
+from vlcat.rundir import STAGE_DIR
 
 #: Decoded snapshots of a CoOp run on synth_shapes (vlcat-toy, n_ctx 4, "a photo of a" init) and the
 #: template, with validation accuracies of the size such runs show: what a stage typically shows the LLM.
@@ -49,7 +50,7 @@ class StyleResult:
 def shown_from_run(run_dir: Path) -> list[list[ScoredText]]:
     """The texts each recorded stage of a run could show (trajectory and references with their scores)."""
     out = []
-    for path in sorted(Path(run_dir, "llm_stages").glob("stage_*.json")):
+    for path in sorted(Path(run_dir, STAGE_DIR).glob("stage_*.json")):
         rec = json.loads(path.read_text())
         items = [ScoredText(t["text"], Fitness(**t["fitness"]), "trajectory") for t in rec["trajectory"]
                  if t.get("fitness")]

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from vlcat.errors import ConfigError
+from vlcat.rundir import STAGE_DIR
 from vlcat.train.trainer import Trainer, TrainerCallback
 
 EVENTS_DIR = "tensorboard"
-STAGE_DIR = "llm_stages"  # where the catalyst writes stage_<k>.json (vlcat.catalyst.callback.STAGE_DIR)
 
 
 def require_tensorboard() -> None:
