@@ -159,7 +159,10 @@ def run_sweep(sweep: SweepConfig, *, runs: list[PlannedRun] | None = None, on_st
     except (RunInterrupted, KeyboardInterrupt) as exc:
         # Sequential runs go in plan order, so the one in progress is the first without a step.
         current = runs[len(finished)].rel if backend.name == "sequential" and len(finished) < len(runs) else None
-        raise SweepInterrupted(interrupted_message(received.name, len(finished), len(runs), current,
+        # Counted on disk: on Ray a task may finish while the stop waits for the others, before the driver
+        # collects its result, and the line must say what a rerun will find.
+        done = sum(rundir.folder_state(r.run_dir) == "finished" for r in runs)
+        raise SweepInterrupted(interrupted_message(received.name, done, len(runs), current,
                                                    isinstance(exc, RunInterrupted))) from None
     if any(s.action == "failed" for s in steps):
         raise SweepFailed(steps)
