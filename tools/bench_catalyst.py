@@ -9,7 +9,8 @@
     python tools/bench_catalyst.py timing --epochs 50 --set llm.base_url=http://127.0.0.1:8000/v1
 
 ``compare`` is resumable (finished runs are skipped, unfinished ones resumed); it reuses a running local
-vLLM server (a key-protected one via VLCAT_LLM_API_KEY) or starts one, keeps the LLM replies in its own
+vLLM server (a key-protected one via VLCAT_LLM_API_KEY) or starts one, checks it before each LLM run (a
+server that died is replaced; with llm.start_server=false the run fails instead), keeps the LLM replies in its own
 cache (<output-dir>/llm_replies, so that a fresh benchmark times real requests), and writes report.md in
 its folder.
 ``timing`` prints one JSON object; ``llm_share_of_run`` is the share of the run's wall time in LLM stages.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -39,35 +39,33 @@ def _compare(args: argparse.Namespace) -> int:
         # its own reply cache: a fresh benchmark times real LLM requests (not replies cached by earlier
         # runs anywhere on the machine), and a resumed one replays its own replies exactly
         extra.append(f"llm.cache_dir={out.resolve() / 'llm_replies'}")
-    handle = None
     for dataset in args.datasets:
         task_of(dataset)  # an unknown name is a one-line error listing the offline tasks
-    if not args.report_only:
-        build_synth_datasets(data_root, args.datasets)
-        needs_llm = any(m in ("paper", "lookahead") for m in args.methods)
-        if needs_llm and not any(s.startswith("llm.base_url=") for s in args.set):
-            from vlcat.llm.model import resolve_model
-            from vlcat.llm.serve import ServerConfig, find_running, start_server
-
-            key = os.environ.get("VLCAT_LLM_API_KEY")
-            handle = find_running(None, api_key=key)
-            if handle is None:
-                resolved = resolve_model(None)
-                handle = start_server(ServerConfig(model=resolved.model, served_name=resolved.served_name,
-                                                   dtype=resolved.dtype))
-            cb.say(f"LLM {handle.served_name} at {handle.url}")
-            extra += [f"llm.base_url={handle.url}", f"llm.model={handle.served_name}"]
     sweeps = cb.plan(out, args.settings, args.methods, args.seeds, extra, datasets=args.datasets)
-    try:
-        if not args.report_only:
-            cb.run(sweeps, on_step=lambda st: cb.say(f"{st.action:8s} {st.run.rel} ({st.seconds:.1f} s)"))
-    finally:
-        if handle is not None and handle.owned:
-            handle.stop()
+    failed = None
+    if not args.report_only:
+        from vlcat.sweeps import SweepFailed, plan_sweep
+        from vlcat.sweeps.backends.sequential import SequentialBackend
+        from vlcat.sweeps.llm import shared_endpoint
+
+        build_synth_datasets(data_root, args.datasets)
+        backend = SequentialBackend()
+        # One server for all LLM runs, reused or started, checked before each of them (vlcat.sweeps.llm):
+        # a server that died is replaced, or the run fails; never an LLM arm trained without its LLM.
+        try:
+            with shared_endpoint([r for s in sweeps.values() for r in plan_sweep(s)], backend):
+                cb.run(sweeps, backend=backend,
+                       on_step=lambda st: cb.say(f"{st.action:8s} {st.run.rel} ({st.seconds:.1f} s)"
+                                                 + (f": {st.error}" if st.error else "")))
+        except SweepFailed as exc:  # the table of what finished is still written; the failures end it
+            failed = exc
     text = cb.report(sweeps)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(text)
     print(text)
+    if failed is not None:
+        cb.say(f"error: {failed}; fix the cause and rerun the same command (finished runs are kept)")
+        return failed.exit_code
     return 0
 
 

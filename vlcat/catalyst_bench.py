@@ -41,7 +41,7 @@ from vlcat.config import CONFIG_DIR
 from vlcat.errors import ConfigError
 from vlcat.results import harmonic_mean
 from vlcat.rundir import STAGE_DIR
-from vlcat.sweeps import MethodSpec, SweepConfig, plan_sweep, run_sweep
+from vlcat.sweeps import MethodSpec, SweepConfig, SweepFailed, plan_sweep, run_sweep
 
 BASE = ["model.name=vlcat-toy", "learner.n_ctx=4", "learner.ctx_init=a photo of a", "optim.max_epoch=30",
         "optim.lr=0.5", "optim.batch_size=32", "train.aug_views=4", "train.crop_scale_min=0.5", "train.progress=false",
@@ -316,12 +316,19 @@ def report(sweeps: dict[str, SweepConfig]) -> str:
     return "\n".join(lines)
 
 
-def run(sweeps: dict[str, SweepConfig], on_step: Callable[[Any], None] | None = None) -> None:
+def run(sweeps: dict[str, SweepConfig], on_step: Callable[[Any], None] | None = None, backend: Any = None) -> None:
     """Train (or skip/resume) every run, setting by setting, methods interleaved by seed so a partial
-    benchmark always holds complete pairs."""
+    benchmark always holds complete pairs. A failed run does not stop the others; the benchmark stops with
+    :class:`~vlcat.sweeps.SweepFailed` after the last setting when any failed."""
+    failed: list[Any] = []
     for sweep in sweeps.values():
         runs = sorted(plan_sweep(sweep), key=lambda r: (r.seed, [m.name for m in sweep.methods].index(r.method)))
-        run_sweep(sweep, runs=runs, on_step=on_step)
+        try:
+            run_sweep(sweep, runs=runs, on_step=on_step, backend=backend)
+        except SweepFailed as exc:
+            failed += exc.steps
+    if failed:
+        raise SweepFailed(failed)
 
 
 def say(msg: str) -> None:

@@ -9,6 +9,8 @@ step is resumable: a second invocation reuses the dataset, the finished runs and
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +21,29 @@ from vlcat.sweeps.cli import add_backend_args
 
 def _say(step: str) -> None:
     print(f"[quickstart] {step}", file=sys.stderr, flush=True)
+
+
+def setup_lines(now: float | None = None) -> list[str]:
+    """Where the time of ``make quickstart`` went: the setup steps this make ran (from the log the Makefile
+    writes, ``VLCAT_SETUP_LOG``) and the total since make started (``VLCAT_MAKE_T0``). Empty when the
+    quickstart was not started by make. Why: a newcomer's first command must be fast, and a regression in
+    setup time is only fixed once it is seen."""
+    t0_text = os.environ.get("VLCAT_MAKE_T0")
+    if not t0_text:
+        return []
+    try:
+        t0 = float(t0_text)
+    except ValueError:
+        return []
+    steps = []
+    with contextlib.suppress(OSError):
+        for line in Path(os.environ.get("VLCAT_SETUP_LOG", "")).read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1].isdigit() and float(parts[2]) >= t0:
+                steps.append(f"{parts[0]} {parts[1]} s")
+    total = (time.time() if now is None else now) - t0
+    setup = f"setup this time: {', '.join(steps)}" if steps else "setup: everything was already installed"
+    return [f"{setup}; make quickstart took {total // 60:.0f} min {total % 60:02.0f} s in all"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in written:
             _say(f"    wrote {path}")
         _say(f"done in {time.perf_counter() - t0:.0f} s")
+        for line in setup_lines():
+            _say(line)
         return 0
 
     return _guard(go)

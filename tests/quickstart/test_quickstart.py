@@ -35,3 +35,19 @@ def test_short_quickstart_runs_end_to_end(llm_server, tmp_path, capsys, monkeypa
     assert record["catalyst"]["succeeded"] + record["catalyst"]["failed"] == 1
     assert (tmp_path / "qs" / "report" / "report.md").is_file()
     assert llm_server.healthy()  # a server it did not start is left running
+
+
+def test_the_quickstart_prints_the_setup_steps_this_make_ran(tmp_path, monkeypatch):
+    from vlcat.quickstart import setup_lines
+
+    log = tmp_path / "setup-times"
+    log.write_text("project-venv 86 1000\nllm-venv 98 1100\nllm-model 20 1130\nproject-venv 300 10\n")
+    monkeypatch.setenv("VLCAT_SETUP_LOG", str(log))
+    monkeypatch.setenv("VLCAT_MAKE_T0", "900")
+    # the entry from an earlier make (ended at 10, before this make began at 900) is not this time's setup
+    assert setup_lines(now=1200) == ["setup this time: project-venv 86 s, llm-venv 98 s, llm-model 20 s; "
+                                     "make quickstart took 5 min 00 s in all"]
+    monkeypatch.setenv("VLCAT_MAKE_T0", "2000")
+    assert setup_lines(now=2061) == ["setup: everything was already installed; make quickstart took 1 min 01 s in all"]
+    monkeypatch.delenv("VLCAT_MAKE_T0")
+    assert setup_lines() == []

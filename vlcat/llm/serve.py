@@ -34,8 +34,14 @@ if TYPE_CHECKING:
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 
 
+STATE_ENV = "VLCAT_LLM_STATE"
+"""Moves the state file that records the local server (default ``<cache>/llm/server.json``): two projects on
+one machine, or a test's private server, each keep their own record of which server to reuse."""
+
+
 def default_state_path() -> Path:
-    return cache_root() / "llm" / "server.json"
+    env = os.environ.get(STATE_ENV)
+    return Path(env).expanduser() if env else cache_root() / "llm" / "server.json"
 
 
 def default_log_dir() -> Path:
