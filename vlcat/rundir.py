@@ -12,6 +12,12 @@ deciding it themselves, so "finished" means the same thing everywhere:
 
 (``mismatch``, a folder made from another config, is decided by the caller that knows the config.)
 
+An ``unfinished`` folder that never completed a step (:func:`completed_a_step` is false: no checkpoint,
+no metrics line, no catalyst stage file, no record) holds nothing a rerun could continue or lose, e.g. a
+run that failed on a corrupt image or a bad value found while loading the data; ``vlcat-train`` starts
+such a folder afresh, with or without ``--resume`` and whatever the config, instead of asking for
+``--overwrite``.
+
 Every file is written through a temporary file and a rename, so a reader or a killed writer never
 leaves half a file; JSON never holds ``NaN``/``Infinity`` (not valid JSON), non-finite numbers become
 ``null``. One process at a time may write a run folder: :class:`RunLock` takes an exclusive ``flock``
@@ -171,6 +177,29 @@ def folder_state(run_dir: str | os.PathLike) -> str:
     if CONFIG in entries:
         return "unfinished"
     return "foreign" if entries else "new"
+
+
+def completed_a_step(run_dir: str | os.PathLike) -> bool:
+    """Whether the folder holds the trace of at least one completed training step (or fit).
+
+    Any of these counts, and anything unreadable counts too (when in doubt the folder is kept): a
+    checkpoint, a non-blank line in ``metrics.jsonl`` (the trainer writes none before its first step, and
+    empties the file when it starts over), a catalyst stage file, a record (readable or not, or one a
+    resume moved aside). A folder without any of them can be restarted without losing work: a resume
+    would start from step 0 anyway.
+    """
+    run_dir = Path(run_dir)
+    if any((run_dir / name).exists() for name in (CHECKPOINT, RECORD, RECORD + ".broken")):
+        return True
+    try:
+        if (run_dir / METRICS).read_text(encoding="utf-8", errors="replace").strip():
+            return True
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return True
+    stages = run_dir / STAGE_DIR
+    return stages.is_dir() and any(stages.glob("stage_*.json"))
 
 
 def clear(run_dir: Path) -> None:

@@ -85,3 +85,19 @@ def subsample_classes(splits: DatasetSplits, subset: str) -> DatasetSplits:
         classnames=splits.classnames[lo:hi],
         subset=subset,
     )
+
+
+def classes_without_images(splits: DatasetSplits, which: tuple[str, ...] = ("val", "test")) -> dict[str, list[str]]:
+    """Per split in ``which``, the names of the classes that have no image in it.
+
+    A class with fewer images than the split ratios need (or than K, once sampled) can end up with no
+    validation or test image; its accuracy is then silently missing from the score, so runs name these
+    classes. A split that holds no image at all (a dataset without a validation split) lists none: that
+    is the split's absence, already visible in its size, not a class dropping out.
+    """
+    out: dict[str, list[str]] = {}
+    for split in which:
+        items = getattr(splits, split)
+        present = {d.label for d in items}
+        out[split] = [name for y, name in enumerate(splits.classnames) if items and y not in present]
+    return out

@@ -15,7 +15,7 @@ A learner declares, as class attributes:
 It owns its loss (:meth:`PromptLearner.training_loss`, cross-entropy by default) and its backward pass
 (:meth:`PromptLearner.backward`, where ProGrad projects gradients), and says how it is evaluated
 (:meth:`PromptLearner.predict`) and whether its trained state applies to classes it was not trained on
-(:meth:`PromptLearner.new_classes_error`).
+(:meth:`PromptLearner.new_classes_error`, :meth:`PromptLearner.state_for_classes`).
 """
 
 from __future__ import annotations
@@ -164,6 +164,18 @@ class PromptLearner(nn.Module):
     def new_classes_error(self) -> str | None:
         """Why this learner's trained state cannot score classes it was not trained on (None: it can)."""
         return None
+
+    def state_for_classes(self, state: dict[str, torch.Tensor], trained: list[str]) -> dict[str, torch.Tensor]:
+        """``state``, saved by a learner of the classes ``trained``, made to fit this learner's classes.
+
+        Evaluation on another class list (novel classes, another dataset) calls this before loading. A
+        state that does not depend on the classes passes as it is; a learner with per-class state refuses
+        (:meth:`new_classes_error`) unless it overrides this to pick its classes' rows by name.
+        """
+        why = self.new_classes_error()
+        if why and list(trained) != list(self.classnames):
+            raise LearnerStateError(why)
+        return state
 
     def prompt_text(self) -> str:
         """Human-readable form of the current prompt (decoded context for learned prompts)."""

@@ -7,9 +7,11 @@ then 8 rounds of a search between 0.1x and 10x the best grid value (each round k
 halves the interval in log10 space; ties keep the lower C), the last round's classifier being the
 result. With ``learner.linear_probe.c`` set, that C is used and no validation split is needed.
 
-The classifier has one weight row per training class, so it cannot score classes it never saw: asked
-for novel classes it refuses in one line. There is no prompt and no context, so the LLM catalyst does
-not apply.
+The classifier has one weight row per training class, so it cannot score classes it never saw. Asked
+for a subset of its training classes (a probe trained on all classes, evaluated on the novel ones) it
+keeps those classes' rows, picked by class name, so its logits cover just the requested classes; asked
+for a class it never saw it refuses in one line. There is no prompt and no context, so the LLM catalyst
+does not apply.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 
 from vlcat.clip import ClipBundle
 from vlcat.errors import ConfigError
-from vlcat.learners.base import PromptLearner, TaskSpec, tokenize
+from vlcat.learners.base import LearnerStateError, PromptLearner, TaskSpec, tokenize
 from vlcat.learners.registry import register_learner
 
 GRID = (1e6, 1e4, 1e2, 1.0, 1e-2, 1e-4, 1e-6)
@@ -127,8 +129,24 @@ class LinearProbe(PromptLearner):
         return image_features.float() @ self.weight.t() + self.bias
 
     def new_classes_error(self) -> str | None:
-        return ("a linear probe has weights only for the classes it was trained on; it cannot score novel "
-                "classes (evaluate it on its own classes)")
+        return ("the linear probe has no weights for classes it never saw in training; it scores only its training "
+                "classes (train it with data.subsample_classes=all to evaluate the novel ones)")
+
+    def state_for_classes(self, state: dict[str, torch.Tensor], trained: list[str]) -> dict[str, torch.Tensor]:
+        """The saved rows of this probe's classes, by name (the requested classes' labels need not be the
+        training labels: the novel half is relabelled from 0)."""
+        rows = {}
+        for i, name in enumerate(trained):
+            rows.setdefault(name, []).append(i)
+        unseen = [c for c in self.classnames if c not in rows]
+        if unseen:
+            raise LearnerStateError(f"{self.new_classes_error()}; unseen: {len(unseen)}, e.g. {unseen[0]!r}")
+        twice = [c for c in self.classnames if len(rows[c]) > 1]
+        if twice:
+            raise LearnerStateError(f"the linear probe was trained with two classes named {twice[0]!r}; it "
+                                    "cannot tell which weights to use; evaluate it on its own class list")
+        index = torch.tensor([rows[c][0] for c in self.classnames], dtype=torch.long)
+        return {**state, "weight": state["weight"][index], "bias": state["bias"][index]}
 
     def prompt_text(self) -> str:
         return f"linear probe (C={float(self.chosen_c):.4g})"

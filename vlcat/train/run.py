@@ -2,7 +2,8 @@
 
 The run folder is the unit of work and of resumption. It holds ``config.yaml`` (written before any
 training), ``metrics.jsonl``, ``checkpoint.pt`` and, once everything finished, ``record.json``; a folder
-with a record is finished and is never silently overwritten.
+with a record is finished and is never silently overwritten. A folder that never completed a step (a
+run that failed on its data before training) holds no work, so a rerun replaces it, saying so.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from vlcat import rundir
 from vlcat.clip import ClipBundle, coop_train_transform, load_clip
 from vlcat.config import RunConfig, flatten, load_config, to_dict, to_yaml
 from vlcat.data import DatasetSplits, load_dataset, sample_fewshot, subsample_classes
+from vlcat.data.classes import classes_without_images
 from vlcat.data.images import find_undecodable
 from vlcat.environment import run_environment
 from vlcat.errors import ConfigError, DataError, RunError
@@ -36,6 +38,7 @@ from vlcat.rundir import atomic_write_text
 from vlcat.train.checkpoint import load_checkpoint, save_checkpoint
 from vlcat.train.evaluate import classification_metrics, predict_logits
 from vlcat.train.features import FeatureCache, SeededImages
+from vlcat.train.progress import say
 from vlcat.train.trainer import Trainer, TrainerCallback
 
 RECORD = rundir.RECORD
@@ -68,8 +71,14 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> str:
     """Decide what to do with the output folder before any work; raise if the user must choose.
 
     Returns the folder's state (see ``vlcat.rundir``); 'broken' (an unreadable record) is resumable.
+    An unfinished folder that never completed a step is 'stepless' (unless ``overwrite``): it is started
+    afresh whatever the flags and the config, since nothing in it could be continued or lost, and a run
+    that failed before its first step (a corrupt image, a bad value found in the data) is then fixed and
+    rerun without ``--overwrite``.
     """
     state = rundir.folder_state(run_dir)
+    if state == "unfinished" and not overwrite and not rundir.completed_a_step(run_dir):
+        return "stepless"
     if state == "foreign":
         raise RunError(f"{run_dir} is not empty and is not a vlcat run folder (no {rundir.CONFIG}); refusing to "
                        "write into it; choose another output_dir")
@@ -117,6 +126,21 @@ def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
                        "(the folder's config) or use --overwrite")
 
 
+def stepless_notice(run_dir: Path, cfg: RunConfig) -> str:
+    """The one line a rerun prints when it replaces a run that never completed a step, naming what changed
+    in the config, so the user sees why no ``--overwrite`` or ``--resume`` was needed."""
+    line = (f"note: {run_dir} holds a run that never completed a step (no checkpoint, metrics or stage files); "
+            "starting it afresh")
+    try:
+        changes = config_changes(saved_config(run_dir), cfg)
+    except RunError:
+        return f"{line}; its unreadable {rundir.CONFIG} is replaced"
+    if not changes:
+        return line
+    more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
+    return f"{line}; its {rundir.CONFIG} is replaced ({'; '.join(changes[:3])}{more})"
+
+
 def prepare_data(cfg: RunConfig, *, min_classes: int = 2) -> DatasetSplits:
     """The run's images; fewer than ``min_classes`` classes is refused (one class "trains" to 100 %)."""
     d = cfg.data
@@ -129,7 +153,19 @@ def prepare_data(cfg: RunConfig, *, min_classes: int = 2) -> DatasetSplits:
     if splits.num_classes < min_classes:
         raise DataError(f"dataset {splits.name} ({d.subsample_classes} classes) has {splits.num_classes} "
                         f"class(es); classification needs at least {min_classes}")
+    warn_classes_without_images(splits)
     return splits
+
+
+def warn_classes_without_images(splits: DatasetSplits) -> None:
+    """One warning naming the classes that have no validation or test image: their accuracy is missing
+    from those scores (the record lists them too, under ``classes_without_images``)."""
+    missing = {split: names for split, names in classes_without_images(splits).items() if names}
+    if missing:
+        parts = "; ".join(f"{split}: {', '.join(map(repr, names))}" for split, names in missing.items())
+        warnings.warn(f"{splits.name}: class(es) with no image in a split, so left out of its score ({parts}); "
+                      "add images of those classes (split by ratio, a class of few images gets none there)",
+                      stacklevel=2)
 
 
 def drop_undecodable(splits: DatasetSplits) -> DatasetSplits:
@@ -291,6 +327,9 @@ def _train_locked(cfg: RunConfig, run_dir: Path, state: str, resume: bool, overw
                   t_start: float) -> dict[str, Any]:
     if overwrite and state != "new":
         rundir.clear(run_dir)
+    if state == "stepless":
+        say(stepless_notice(run_dir, cfg))
+        resume = False  # nothing to continue: the trainer starts at step 0 and empties metrics.jsonl
     if state == "broken":
         (run_dir / RECORD).replace(run_dir / (RECORD + ".broken"))  # kept for the user, no longer "finished"
     atomic_write_text(run_dir / CONFIG, to_yaml(cfg))
@@ -340,6 +379,7 @@ def run_record(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, splits:
         "classnames": splits.classnames,
         "split_sizes": splits.sizes(),
         "skipped_images": len(splits.skipped),
+        "classes_without_images": classes_without_images(splits),  # left out of the val/test scores
         "metrics": metrics,
         "prompt": learner.prompt_text(),
         "final_train": final_train,
@@ -439,11 +479,9 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
         if not ckpt.is_file():
             raise RunError(f"{ckpt} is missing; the learned prompt cannot be evaluated")
         state = load_checkpoint(ckpt)["learner"]
-        why = learner.new_classes_error()
-        if why and list(record.get("classnames") or splits.classnames) != list(splits.classnames):
-            raise RunError(why)
+        trained = list(record.get("classnames") or splits.classnames)
         try:
-            learner.load_trainable_state(state)
+            learner.load_trainable_state(learner.state_for_classes(state, trained))
         except LearnerStateError as exc:
             raise RunError(str(exc)) from None
         except (RuntimeError, KeyError) as exc:
