@@ -10,7 +10,9 @@ deciding it themselves, so "finished" means the same thing everywhere:
 - ``broken``: it holds a ``record.json`` that cannot be read (a half-copied folder, a hand edit);
 - ``foreign``: a non-empty folder without ``config.yaml``; it is not a vlcat run and is never written to.
 
-(``mismatch``, a folder made from another config, is decided by the caller that knows the config.)
+Whether a folder holds *the same run* as a config is decided here too, the same way for a single run's
+``--resume`` and for a sweep that skips or resumes its runs (:func:`config_differences`): every key counts
+except :data:`RESUME_FREE`, those that change how a run is watched or where it waits, never its numbers.
 
 An ``unfinished`` folder that never completed a step (:func:`completed_a_step` is false: no checkpoint,
 no metrics line, no catalyst stage file, no record) holds nothing a rerun could continue or lose, e.g. a
@@ -52,6 +54,47 @@ LOCK = ".vlcat.lock"
 
 STATES = ("new", "unfinished", "finished", "broken", "foreign")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
+
+
+RESUME_FREE = frozenset({
+    "output_dir", "train.progress", "train.epoch_lines", "train.progress_every_s", "train.tensorboard",
+    "train.method", "data.num_workers", "data.cache_dir",
+    # where the LLM is and how long to wait for it; the model, its sampling and the reply cache do count
+    "llm.base_url", "llm.api_key", "llm.python", "llm.start_server", "llm.startup_timeout", "llm.required",
+    "llm.gpu_memory_utilization", "llm.timeout", "llm.max_retries", "llm.cache_dir",
+})
+"""Config keys that never make a different run: a resume (of a run or a sweep) may change them, e.g. to
+continue on another machine without the progress bar, or after the LLM server came back on another port."""
+
+
+def config_differences(saved: Any, wanted: Any) -> list[str]:
+    """``key: saved -> wanted`` for each key that makes the two configs different runs (not
+    :data:`RESUME_FREE`); empty when they are the same run.
+
+    Either side is a ``RunConfig`` or a mapping as saved in a folder (``config.yaml``, a record's ``config``),
+    read through today's schema so that keys added since take their defaults.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from vlcat.config import RunConfig, flatten
+    from vlcat.precision import ALIASES
+
+    flat = []
+    for side in (saved, wanted):
+        if not isinstance(side, dict | RunConfig):
+            return ["config: missing or not a mapping"]
+        try:
+            node = OmegaConf.merge(OmegaConf.structured(RunConfig), side)
+        except OmegaConfBaseException:
+            return ["config: does not fit the current schema"]
+        keys = flatten(OmegaConf.to_container(node))
+        # an old name is read as the one it stands for (as load_config does): bf16 is amp_bf16
+        keys["model.precision"] = ALIASES.get(keys.get("model.precision"), keys.get("model.precision"))
+        flat.append(keys)
+    a, b = flat
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if k not in RESUME_FREE and a.get(k) != b.get(k)]
 
 
 def safe_name(name: str) -> bool:

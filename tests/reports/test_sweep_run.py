@@ -109,6 +109,51 @@ def test_changed_config_stops_before_any_work(fewshot):
     assert mtimes(out) == before
 
 
+def test_keys_that_never_change_numbers_do_not_block_a_resume(fewshot):
+    """The run and the sweep ask rundir the same question: the LLM endpoint moving to another port, the
+    progress display, the workers do not make another run (they did block a sweep's resume)."""
+    from vlcat import rundir
+    from vlcat.train.run import saved_config
+
+    out = fewshot["out"]
+    moved = ["llm.base_url=http://127.0.0.1:9/v1", "train.progress=true", "data.num_workers=2", "llm.timeout=5"]
+    lost = out / "coop/tiny/shots1_seed1"
+    (lost / "record.json").rename(lost / "record.json.keep")  # one unfinished run: it must resume, not mismatch
+    try:
+        sweep = load_sweep(fewshot["path"], run_overrides=moved)
+        steps = run_sweep(sweep)
+    finally:
+        if (lost / "record.json.keep").exists():
+            (lost / "record.json.keep").replace(lost / "record.json")
+    assert {s.run.rel: s.action for s in steps if s.action != "skipped"} == {"coop/tiny/shots1_seed1": "resumed"}
+    # the same rule for a single run's --resume, and a key that changes numbers still counts
+    cfg = plan_sweep(sweep)[2].config
+    assert rundir.config_differences(saved_config(lost), cfg) == []
+    cfg.optim.lr = 0.5
+    assert rundir.config_differences(saved_config(lost), cfg) == ["optim.lr: 0.002 -> 0.5"]
+
+
+def test_a_folder_that_never_completed_a_step_is_trained_afresh_by_the_sweep(fewshot):
+    """A run that failed before its first step (here: only its config.yaml, from another config) holds
+    nothing to continue; the sweep trains it under its own config instead of stopping on a mismatch."""
+    import shutil
+
+    out = fewshot["out"]
+    sweep = load_sweep(fewshot["path"], ["seeds=[3]", "shots=[1]"])
+    (run,) = [r for r in plan_sweep(sweep) if r.method == "coop"]
+    run.run_dir.mkdir(parents=True)
+    (run.run_dir / "config.yaml").write_text((out / "coop/tiny/shots1_seed1/config.yaml").read_text()
+                                             .replace("lr: 0.002", "lr: 0.5"))
+    try:
+        steps = run_sweep(sweep)
+        assert {s.run.rel: s.action for s in steps} == {"zeroshot/tiny/seed3": "trained",
+                                                         "coop/tiny/shots1_seed3": "trained"}
+        assert "lr: 0.002" in (run.run_dir / "config.yaml").read_text()
+    finally:  # leave the module's sweep folder as the other tests expect it
+        shutil.rmtree(out / "coop/tiny/shots1_seed3", ignore_errors=True)
+        shutil.rmtree(out / "zeroshot/tiny/seed3", ignore_errors=True)
+
+
 def test_eval_targets_added_to_a_finished_sweep(fewshot, tiny_env):
     """Cross-dataset evaluation: finished runs are kept, only the new evaluation runs, and a table appears."""
     card = tiny_env["card"]

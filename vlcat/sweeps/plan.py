@@ -8,7 +8,6 @@ folder was made from another config, which only the plan can tell.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vlcat import rundir
-from vlcat.config import RunConfig, flatten, load_config, parse_overrides, validate
+from vlcat.config import RunConfig, load_config, parse_overrides, validate
 from vlcat.errors import ConfigError, RunError
 from vlcat.learners import get_learner
 from vlcat.sweeps.schema import ALL_SHOTS, EvalTarget, SweepConfig
@@ -151,33 +150,8 @@ def plan_sweep(sweep: SweepConfig) -> list[PlannedRun]:
 
 
 
-def _normalized(saved: dict[str, Any]) -> dict[str, Any] | None:
-    """A saved config read through today's schema (new keys get defaults); None if it no longer fits."""
-    try:
-        node = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
-        return OmegaConf.to_container(node)  # type: ignore[return-value]
-    except OmegaConfBaseException:
-        return None
-
-
-def config_differences(saved: Any, cfg: RunConfig) -> list[str]:
-    """``key: saved -> wanted`` for each differing run-config key, ``output_dir`` excluded.
-
-    The output folder is left out so that a sweep folder that was moved or copied is still the same sweep.
-    """
-    want = dataclasses.asdict(cfg)
-    want.pop("output_dir", None)
-    if not isinstance(saved, dict):
-        return ["config: missing or not a mapping"]
-    saved = {k: v for k, v in saved.items() if k != "output_dir"}
-    if saved == want:
-        return []
-    norm = _normalized(saved)
-    if norm is None:
-        return ["config: does not fit the current schema"]
-    norm.pop("output_dir", None)
-    a, b = flatten(norm), flatten(want)
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+config_differences = rundir.config_differences
+"""The sweep asks the same question as ``--resume`` of a single run (see :mod:`vlcat.rundir`)."""
 
 
 read_record = rundir.read_record
@@ -199,6 +173,8 @@ def inspect_run(run: PlannedRun) -> RunState:
     if state == "finished":
         diffs = config_differences(read_record(d).get("config"), run.config)
         return RunState("mismatch", diffs) if diffs else RunState("finished")
+    if state == "unfinished" and not rundir.completed_a_step(d):
+        return RunState("new")  # nothing to continue or lose: trained afresh under today's config
     if (d / RUN_CONFIG).is_file():
         try:
             saved = yaml.safe_load((d / RUN_CONFIG).read_text())

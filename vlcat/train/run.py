@@ -12,7 +12,6 @@ import dataclasses
 import os
 import random
 import signal
-import sys
 import time
 import warnings
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ import torch
 import vlcat
 from vlcat import rundir
 from vlcat.clip import ClipBundle, coop_train_transform, load_clip
-from vlcat.config import RunConfig, flatten, load_config, to_dict, to_yaml
+from vlcat.config import RunConfig, load_config, to_dict, to_yaml
 from vlcat.data import DatasetSplits, load_dataset, sample_fewshot, subsample_classes
 from vlcat.data.classes import classes_without_images
 from vlcat.data.images import find_undecodable
@@ -100,25 +99,9 @@ def saved_config(run_dir: Path) -> RunConfig:
                        "with --overwrite") from None
 
 
-# Keys that change how a run is watched or where it waits, never its numbers: a resume may change them
-# (e.g. continue on another machine without the progress bar).
-RESUME_FREE = frozenset({"output_dir", "train.progress", "train.epoch_lines", "train.progress_every_s",
-                         "train.tensorboard", "train.method", "data.num_workers", "data.cache_dir", "llm.timeout",
-                         "llm.cache_dir", "llm.max_retries", "llm.startup_timeout", "llm.python", "llm.api_key"})
-
-
-def config_changes(saved: RunConfig, cfg: RunConfig) -> list[str]:
-    """``key: saved -> wanted`` for each differing key that matters for the results (not ``RESUME_FREE``)."""
-    a, b = flatten(to_dict(saved)), flatten(to_dict(cfg))
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
-            if k not in RESUME_FREE and a.get(k) != b.get(k)]
-
-
-
-
 def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
     """``--resume`` continues the run the folder holds; a different config would mix two experiments."""
-    changes = config_changes(saved_config(run_dir), cfg)
+    changes = rundir.config_differences(saved_config(run_dir), cfg)
     if changes:
         more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
         raise RunError(f"the config differs from the one saved in {run_dir / rundir.CONFIG} "
@@ -132,7 +115,7 @@ def stepless_notice(run_dir: Path, cfg: RunConfig) -> str:
     line = (f"note: {run_dir} holds a run that never completed a step (no checkpoint, metrics or stage files); "
             "starting it afresh")
     try:
-        changes = config_changes(saved_config(run_dir), cfg)
+        changes = rundir.config_differences(saved_config(run_dir), cfg)
     except RunError:
         return f"{line}; its unreadable {rundir.CONFIG} is replaced"
     if not changes:
@@ -502,7 +485,3 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
     result["path"] = str(path)
     return result
 
-
-def print_error_and_exit(exc: Exception) -> None:
-    print(f"error: {exc}", file=sys.stderr)
-    raise SystemExit(getattr(exc, "exit_code", 2))
