@@ -27,8 +27,8 @@ from vlcat.errors import VlcatError
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from vlcat import catalyst_bench as cb
-    from vlcat.bench_suite import task_of
+    from vlcat.bench import catalyst as cb
+    from vlcat.bench.suite import task_of
     from vlcat.synth.dataset import build_synth_datasets
     from vlcat.train.run import default_cache_dir
 
@@ -70,7 +70,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _timing(args: argparse.Namespace) -> int:
-    from vlcat.catalyst.bench import bench_catalyst
+    from vlcat.bench.catalyst_timing import bench_catalyst
 
     result = bench_catalyst(epochs=args.epochs, shots=args.shots, overrides=args.set, work_dir=args.work_dir)
     print(json.dumps(result, indent=2))

@@ -18,7 +18,7 @@ import sys
 
 if __name__ == "__main__":
     if any(a == "--suite" or a.startswith("--suite=") for a in sys.argv[1:]):
-        from vlcat.bench_suite import main as suite_main
+        from vlcat.bench.suite import main as suite_main
 
         sys.exit(suite_main(sys.argv[1:]))
     from vlcat.quickstart import main

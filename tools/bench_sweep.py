@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from vlcat.bench_suite import load_suite, suite_cards
+    from vlcat.bench.suite import load_suite, suite_cards
     from vlcat.sweeps import plan_sweep, run_sweep
     from vlcat.sweeps.backends.ray import RayBackend
     from vlcat.synth.dataset import build_synth_datasets

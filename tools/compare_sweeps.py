@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vlcat.catalyst_bench import sign_test, t_interval  # noqa: E402
+from vlcat.bench.catalyst import sign_test, t_interval  # noqa: E402
 from vlcat.cli import _guard  # noqa: E402
 from vlcat.errors import VlcatError  # noqa: E402
 from vlcat.results import harmonic_mean, load_results  # noqa: E402

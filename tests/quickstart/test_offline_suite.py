@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vlcat.bench_suite import (
+from vlcat.bench.suite import (
     PROTOCOLS,
     estimate_seconds,
     load_suite,

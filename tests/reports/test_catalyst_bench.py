@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from vlcat.catalyst_bench import RunOutcome, _paired, plan, t_interval
+from vlcat.bench.catalyst import RunOutcome, _paired, plan, t_interval
 from vlcat.errors import ConfigError
 
 
@@ -29,7 +29,7 @@ def test_pairs_are_made_by_seed_and_counted():
 
 
 def test_the_sign_test_is_exact():
-    from vlcat.catalyst_bench import sign_test
+    from vlcat.bench.catalyst import sign_test
 
     assert sign_test(7, 0) == pytest.approx(2 * 0.5 ** 7)
     assert sign_test(1, 1) == 1.0
@@ -46,7 +46,7 @@ def test_the_plan_refuses_unknown_names_and_needs_coop(tmp_path):
 
 
 def test_several_datasets_are_one_sweep_and_pool_their_pairs(tmp_path):
-    from vlcat.catalyst_bench import _table
+    from vlcat.bench.catalyst import _table
 
     sweeps = plan(tmp_path, ["fs4"], ["coop", "lookahead"], [1, 2], [], datasets=["synth_shapes", "synth_backgrounds"])
     assert sweeps["fs4"].datasets == ["synth_shapes", "synth_backgrounds"]
@@ -66,7 +66,7 @@ def test_several_datasets_are_one_sweep_and_pool_their_pairs(tmp_path):
 def test_race_notes_summarise_the_stage_logs():
     from collections import Counter
 
-    from vlcat.catalyst_bench import _race_notes
+    from vlcat.bench.catalyst import _race_notes
 
     a = RunOutcome(1, 60.0, {}, 10.0, 3.0, steps_s=5.0, gaps=[6.0, -4.0], llm_raced=1, requests_s=[1.0, 3.0],
                    winners=Counter({"current": 1, "llm": 1}))
@@ -82,7 +82,7 @@ def test_race_notes_summarise_the_stage_logs():
 def test_an_llm_arm_whose_llm_failed_is_refused_not_tabulated(tmp_path):
     """An arm must run as specified: its LLM runs require the endpoint, and a run with LLM-error stages
     turns the arm's row into a refusal naming the run folders to delete."""
-    from vlcat.catalyst_bench import _table
+    from vlcat.bench.catalyst import _table
 
     sweeps = plan(tmp_path, ["fs4"], ["coop", "lookahead", "random"], [1, 2], [])
     methods = {m.name: m for m in sweeps["fs4"].methods}

@@ -44,7 +44,7 @@ def test_without_a_server_it_may_start_the_llm_runs_fail_and_the_others_finish(t
 @pytest.mark.slow
 @pytest.mark.llm
 def test_a_reused_server_killed_under_a_benchmark_is_replaced_before_the_next_llm_run(tmp_path):
-    from vlcat.catalyst_bench import read_outcome
+    from vlcat.bench.catalyst import read_outcome
     from vlcat.llm.model import resolve_model
     from vlcat.llm.serve import ServerConfig, _pid_alive, read_state, start_server
 

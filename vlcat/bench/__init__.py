@@ -1,0 +1,9 @@
+"""Benchmarks and probes: what measures vlcat, kept out of what vlcat is.
+
+Nothing in the core (learners, training, the catalyst, data, sweeps) imports this package; it imports them,
+plus the offline world (:mod:`vlcat.synth`) and the test fixtures (:mod:`vlcat.testing`) it measures on.
+
+- :mod:`vlcat.bench.suite`: the offline benchmark suite over the world's tasks (``tools/bench_offline.py``);
+- :mod:`vlcat.bench.catalyst`: the paired catalyst benchmark (``tools/bench_catalyst.py compare``);
+- :mod:`vlcat.bench.catalyst_timing`: LLM-stage against gradient wall time (``tools/bench_catalyst.py timing``).
+"""
