@@ -135,3 +135,36 @@ def test_sigterm_to_a_ray_sweep_stops_its_tasks_and_the_same_command_resumes_it(
     assert resumed.returncode == 0, stderr_tail(resumed)
     counts = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert (counts["skipped"], counts["resumed"], counts["trained"]) == (finished, len(stopped), 3 - len(started))
+
+
+@pytest.mark.parametrize("delay_ms", [0, 100])
+def test_a_double_sigint_stops_the_sweep_with_its_one_line(tiny_env, sweep_file, tmp_path, delay_ms):
+    """Ctrl-C twice, the second one at once (it lands in the step loop or the checkpoint write) or 100 ms later
+    (the sweep is unwinding or printing its line): exit 130, the sweep's one line last, no traceback, and the
+    run keeps a valid checkpoint."""
+    import time
+
+    out = tmp_path / "sweep"
+    path = sweep_file(tmp_path / "sweep.yaml", tiny_env, out, shots=[2], seeds=[1],
+                      methods=[{"name": "coop", "overrides": ["learner.name=coop", "optim.max_epoch=30"]}])
+    proc = subprocess.Popen([sys.executable, str(TOOL), "-c", str(path)], env=_env(), cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = out / "coop" / "tiny" / "shots2_seed1"
+    try:
+        deadline = time.monotonic() + 240
+        while not (run / "checkpoint.pt").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(delay_ms / 1000)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr[-3000:]
+    line = _last_line(stderr)
+    assert line.startswith("error: sweep interrupted") and "run the same command again" in line, line
+    assert load_checkpoint(run / "checkpoint.pt")["global_step"] >= 1 and not (run / "record.json").exists()

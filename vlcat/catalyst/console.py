@@ -36,6 +36,21 @@ def _race_text(race: dict[str, Any]) -> str:
     return "race on validation after " + f"{race.get('steps', 0)} steps: " + ", ".join(parts) + "; "
 
 
+def proposals_text(usable: dict[str, Any]) -> str:
+    """Where the proposals asked for went, in words that add up: "8 asked: 5 usable, 1 rejected, 2 not
+    returned" (only non-zero parts after "usable"; "10 returned" when a reply held more than asked). Stage
+    files written before the full accounting only have requested and accepted."""
+    asked, accepted = usable.get("requested", 0), usable.get("accepted", 0)
+    if "returned" not in usable:
+        return f"usable {accepted}/{asked} proposals"
+    head = f"{asked} asked" + (f", {usable['returned']} returned" if usable.get("extra") else "")
+    parts = [f"{accepted} usable"]
+    for key, word in (("rejected", "rejected"), ("duplicates", "duplicates"), ("missing", "not returned")):
+        if usable.get(key):
+            parts.append(f"{usable[key]} {'duplicate' if usable[key] == 1 and key == 'duplicates' else word}")
+    return f"{head}: {', '.join(parts)}"
+
+
 def stage_line(record: dict[str, Any], total: int) -> str:
     """One line: usable proposals, the race's finalists and margins, the decision and why, seconds."""
     dec = record.get("decision") or {}
@@ -45,8 +60,7 @@ def stage_line(record: dict[str, Any], total: int) -> str:
     what = (f"restart from {chosen.get('source')} text '{chosen.get('text')}'" if dec.get("restart")
             else "continue from the current context")
     race = _race_text(dec["race"]) if dec.get("race") else ""
-    usable_text = (f"usable {usable.get('accepted', 0)}/{usable.get('requested', 0)} proposals"
-                   if record.get("proposer") != "none" else "no proposals (control)")
+    usable_text = proposals_text(usable) if record.get("proposer") != "none" else "no proposals (control)"
     return (f"[catalyst] stage {record.get('stage')}/{total} after epoch {record.get('epoch')} "
             f"({record.get('proposer')}, {record.get('policy')}): {usable_text}; {race}{what}: "
             f"{dec.get('reason', '')}; {timings.get('total_s', 0.0):.1f} s (LLM {timings.get('llm_s', 0.0):.1f} s)")

@@ -55,10 +55,22 @@ class Rejection:
         return asdict(self)
 
 
+NO_PROMPTS = "no prompts found in the reply"
+"""A reply-level rejection: the reply held no item at all (it is not a proposal, so it counts for nothing)."""
+DUPLICATE_IN_REPLY = "duplicate within the reply"
+DUPLICATE_OF_SCORED = "duplicate of a prompt already scored"
+SAME_CONTEXT = "same context as an already scored prompt after the length rule"
+"""Set by the stage (stage.py) for a text whose tokens land in the slots as an earlier one's did."""
+DUPLICATE_REASONS = frozenset({DUPLICATE_IN_REPLY, DUPLICATE_OF_SCORED, SAME_CONTEXT})
+
+
 @dataclass
 class ParseResult:
     accepted: list[Candidate] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    returned: int = 0
+    """Items the replies held, every one either accepted or rejected (reply-level rejections, which hold no
+    item, are not among them), so that a stage can account for each proposal it asked for."""
 
 
 def clean_text(raw: str) -> str:
@@ -193,19 +205,23 @@ class CandidateParser:
                 items, how = _strings_in(data), "json"
             else:
                 items, how = salvage(raw)
+            out.returned += len(items)
+            for item in items[self.max_items_per_choice:]:  # counted, and rejected, never read
+                out.rejected.append(Rejection(str(item)[:200], "", f"past the first {self.max_items_per_choice} "
+                                              "items of a reply", index))
             for item in items[: self.max_items_per_choice]:
                 text = clean_text(item)
                 reason = self.check(text, str(item))
                 key = normalize(text)
                 if reason is None and key in mine:
-                    reason = "duplicate within the reply"
+                    reason = DUPLICATE_IN_REPLY
                 elif reason is None and key in known:
-                    reason = "duplicate of a prompt already scored"
+                    reason = DUPLICATE_OF_SCORED
                 if reason is not None:
                     out.rejected.append(Rejection(str(item), text, reason, index))
                     continue
                 mine.add(key)
                 out.accepted.append(Candidate(text, str(item), index, how))
             if not items:
-                out.rejected.append(Rejection(str(raw)[:500], "", "no prompts found in the reply", index))
+                out.rejected.append(Rejection(str(raw)[:500], "", NO_PROMPTS, index))
         return out

@@ -35,6 +35,8 @@ class Proposals:
     record: dict[str, Any] = field(default_factory=dict)
     """What goes into the stage log: meta_prompt, llm, replies (LLM) or how texts were drawn (random)."""
     requested: int = 0
+    returned: int = 0
+    """Items the proposer's replies held (fewer than requested when the LLM gave fewer, or failed)."""
 
 
 @dataclass
@@ -80,6 +82,7 @@ class LLMProposer:
                                    seen=seen)
         out.accepted = parsed.accepted
         out.rejected = [r.to_dict() for r in parsed.rejected]
+        out.returned = parsed.returned
         return out
 
     def _ask(self, messages: list[dict[str, str]], schema: dict[str, Any], seed: int
@@ -149,7 +152,7 @@ class RandomProposer:
                 texts.append(" ".join(rng.choice(self.vocabulary) for _ in range(self.n_words)))
                 how.append("random words")
         parsed = self.parser.parse([(0, {"prompts": texts}, "")], seen=seen)
-        out = Proposals(requested=self.count)
+        out = Proposals(requested=self.count, returned=parsed.returned)
         out.accepted = [Candidate(c.text, c.raw, c.choice, how[texts.index(c.raw)] if c.raw in texts else "random")
                         for c in parsed.accepted]
         out.rejected = [r.to_dict() for r in parsed.rejected]

@@ -26,7 +26,7 @@ import torch
 
 from vlcat.catalyst.fitness import Fitness, PromptScorer
 from vlcat.catalyst.metaprompt import ScoredText
-from vlcat.catalyst.parse import clean_text
+from vlcat.catalyst.parse import DUPLICATE_REASONS, NO_PROMPTS, SAME_CONTEXT, clean_text
 from vlcat.catalyst.policy import choose
 from vlcat.catalyst.race import LookaheadRace, Start
 from vlcat.catalyst.restart import Placement, Reembedder, apply_context
@@ -102,8 +102,7 @@ class StageRunner:
                 continue
             key = (tuple(plc.token_ids), tuple(plc.slots))
             if key in placed:
-                skipped.append({"text": text, "source": source,
-                                "reason": "same context as an already scored prompt after the length rule"})
+                skipped.append({"text": text, "source": source, "reason": SAME_CONTEXT})
                 continue
             placed.add(key)
             kept.append((text, source))
@@ -186,12 +185,12 @@ class StageRunner:
             src = how[cand.text]
             record["candidates"].append({"text": cand.text, "raw": src.raw, "choice": src.choice, "how": src.how,
                                          **cand.fitness.to_dict(), "placement": plc.to_dict()})
+        record["usable"] = usable_counts(props.requested, props.returned, len(candidates), record["rejected"])
         if error is None and not candidates and self.proposer.kind != "none":
+            u = record["usable"]
             error = {"type": "NoValidCandidate",
                      "message": f"{props.requested} proposals asked for gave no usable prompt "
-                                f"({len(record['rejected'])} rejected)"}
-        record["usable"] = {"requested": props.requested, "accepted": len(candidates),
-                            "rejected": len(record["rejected"])}
+                                f"({u['returned']} returned: {u['rejected']} rejected, {u['duplicates']} duplicates)"}
         timings["parse_score_s"] = time.perf_counter() - t
         record["error"] = error
 
@@ -264,6 +263,28 @@ class StageRunner:
                            "val_acc_after": win.val_acc, "val_loss_after": win.val_loss} if restart else None,
                 "momentum_reset": restart and win.start.optimizer is None,
                 "decoded_after": after.text}, win.seconds
+
+
+def usable_counts(requested: int, returned: int, accepted: int, rejected: Sequence[dict[str, Any]]
+                  ) -> dict[str, Any]:
+    """Where every proposal asked for went, so that a stage's numbers add up.
+
+    Each item the replies held (``returned``) is accepted (scored, a candidate), a duplicate (of another
+    proposal, of a text already scored, or landing in the slots as one did) or rejected for another reason;
+    what was asked for and never came is ``missing``, and an unconstrained reply may hold more than asked
+    (``extra``). So ``accepted + rejected + duplicates == returned`` and
+    ``accepted + rejected + duplicates + missing == requested + extra``. Reply-level rejections (a reply
+    with no item) are in ``reasons`` but count as no proposal.
+    """
+    items = [r for r in rejected if r.get("reason") != NO_PROMPTS]
+    duplicates = sum(r.get("reason") in DUPLICATE_REASONS for r in items)
+    reasons: dict[str, int] = {}
+    for r in rejected:
+        key = str(r.get("reason", "")).split(" (")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    return {"requested": requested, "returned": returned, "accepted": accepted,
+            "rejected": len(items) - duplicates, "duplicates": duplicates,
+            "missing": max(0, requested - returned), "extra": max(0, returned - requested), "reasons": reasons}
 
 
 def _race_reason(race: dict[str, Any]) -> str:

@@ -80,6 +80,8 @@ def measure(endpoint: Endpoint, task: TaskInfo, parser: CandidateParser, shown_s
                     res.reasons[f"error: {props.error['type']}"] += 1
                 for r in props.rejected:
                     res.reasons[r["reason"].split(" (")[0]] += 1
+                if props.requested > props.returned:  # asked for and never given: so the counts add up
+                    res.reasons["not returned"] += props.requested - props.returned
         results.append(res)
     return results
 

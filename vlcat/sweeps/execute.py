@@ -136,6 +136,7 @@ def run_sweep(sweep: SweepConfig, *, runs: list[PlannedRun] | None = None, on_st
     SIGTERM stops the sweep (see :mod:`vlcat.sweeps.stop`): the run in progress checkpoints, no new run
     starts, and :class:`SweepInterrupted` (exit status 130) says how to resume.
     """
+    from vlcat import stopping
     from vlcat.sweeps.backends.sequential import SequentialBackend
     from vlcat.train.trainer import RunInterrupted
 
@@ -157,6 +158,8 @@ def run_sweep(sweep: SweepConfig, *, runs: list[PlannedRun] | None = None, on_st
         with signals_stop_the_sweep() as received:
             steps = backend.run(runs, states, step_done)
     except (RunInterrupted, KeyboardInterrupt) as exc:
+        if received.signum is not None or isinstance(exc, KeyboardInterrupt):
+            stopping.shield()  # a signal stopped the sweep: a second one must not cut its last line short
         # Sequential runs go in plan order, so the one in progress is the first without a step.
         current = runs[len(finished)].rel if backend.name == "sequential" and len(finished) < len(runs) else None
         # Counted on disk: on Ray a task may finish while the stop waits for the others, before the driver

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vlcat import stopping
 from vlcat.errors import VlcatError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -50,13 +51,19 @@ class Received:
 @contextmanager
 def signals_stop_the_sweep() -> Iterator[Received]:
     """Make SIGINT and SIGTERM raise :class:`SignalStop` while the sweep runs (main thread only: signal
-    handlers can only be set there; a sweep started from another thread keeps the handlers it has)."""
+    handlers can only be set there; a sweep started from another thread keeps the handlers it has).
+
+    A second signal still raises while the sweep waits for its runs to stop (it ends a Ray sweep's wait for
+    its tasks' checkpoints); once the sweep shields itself to write its last line it is ignored."""
     received = Received()
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
 
-    def handler(signum: int, frame: object) -> None:  # noqa: ARG001
+    def handler(signum: int, frame: object) -> None:
+        if stopping.exiting():  # the sweep is composing its last line: nothing may cut that short
+            stopping.ignore_further(signum, frame)
+            return
         received.signum = signum
         raise SignalStop(signum)
 
@@ -66,8 +73,12 @@ def signals_stop_the_sweep() -> Iterator[Received]:
     try:
         yield received
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        # Stopped by a signal: stay shielded on the way out (see vlcat.stopping); the old handler would raise.
+        if received.signum is not None or stopping.exiting():
+            stopping.shield()
+        else:
+            for s, h in old.items():
+                signal.signal(s, h)
 
 
 @contextmanager

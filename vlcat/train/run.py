@@ -234,30 +234,53 @@ def build_callbacks(cfg: RunConfig, run_dir: Path, splits: DatasetSplits) -> lis
 
 @contextmanager
 def stop_on_signals(trainer: Trainer):
-    """SIGINT/SIGTERM ask the trainer to checkpoint and stop at the next step; a second one kills."""
+    """SIGINT/SIGTERM ask the trainer to checkpoint and stop at the next step. A second one stops at once
+    where the wait may be long (``trainer.interruptible``: an LLM stage, encoding an epoch's inputs); in the
+    step loop (the checkpoint is at most a step away), while a checkpoint is written and once the trainer is
+    exiting it is ignored, so that no finished step is thrown away (see vlcat.stopping).
+
+    A second signal that raised anywhere would be a traceback waiting to happen (inside the checkpoint
+    write, the unwinding, the CLI's last line or an ``atexit`` handler), so after a signal the process is
+    shielded on its way out instead of getting the old handlers back.
+    """
     import threading
+
+    from vlcat import stopping
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.getsignal(s) for s in stopping.SIGNALS}
+    received = False
+
+    def again(signum, frame):  # noqa: ARG001
+        if not trainer.interruptible or trainer.saving or trainer.exiting or stopping.exiting():
+            stopping.ignore_further(signum, frame)
+            return
+        stopping.shield()  # whatever comes after this one is ignored
+        raise KeyboardInterrupt
 
     def handler(signum, frame):  # noqa: ARG001
+        nonlocal received
+        received = True
         trainer.stop_requested = True
-        for s, h in old.items():
-            signal.signal(s, h)
+        for s in old:
+            signal.signal(s, again)
         # os.write, not print: a handler may run in the middle of another write to the same stream
         os.write(2, b"\nstopping: the run saves a checkpoint after the current step (an LLM stage in progress "
-                    b"finishes its request first); signal again to stop at once (--resume continues from the "
-                    b"last checkpoint)\n")
+                    b"finishes its request first; signal again to stop it at once, and --resume continues from "
+                    b"the last checkpoint)\n")
 
     for s in old:
         signal.signal(s, handler)
     try:
         yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        if received or stopping.exiting():
+            stopping.shield()
+        else:
+            for s, h in old.items():
+                signal.signal(s, h)
 
 
 def _decide(run_dir: Path, cfg: RunConfig, resume: bool, overwrite: bool) -> str:

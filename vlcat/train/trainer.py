@@ -7,13 +7,14 @@ Callbacks (the LLM catalyst) hook into step and epoch ends and may replace the c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import signal
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,14 @@ class Trainer:
         self.global_step = 0
         self.epoch = 0
         self.stop_requested = False
+        self.saving = False
+        """True while a checkpoint is written: a second stop signal then waits instead of cutting it short."""
+        self.exiting = False
+        """True once the trainer writes its stop checkpoint: from then on it only leaves."""
+        self.interruptible = False
+        """True only where a stop may wait long (encoding an epoch's inputs, the epoch-end callbacks such as an
+        LLM stage): a second stop signal stops at once there. Everywhere else the checkpoint is at most a step
+        away, and a second signal waits for it rather than throwing finished steps away."""
         self.last_terms: dict[str, float] = {}
         """The named terms of the last step's loss (KgCoOp's ``kg``, ProGrad's ``ce``/``kd``), logged with it."""
         self.history: list[dict[str, Any]] = []
@@ -210,6 +219,13 @@ class Trainer:
     # ----- checkpoints ---------------------------------------------------------------------------
     def save(self, epoch: int, step: int, partial: dict[str, list[Any]] | None = None) -> None:
         """Checkpoint meaning "continue at (epoch, step)"; ``partial`` holds the epoch's losses so far."""
+        self.saving = True
+        try:
+            self._save(epoch, step, partial)
+        finally:
+            self.saving = False
+
+    def _save(self, epoch: int, step: int, partial: dict[str, list[Any]] | None) -> None:
         save_checkpoint(self.checkpoint_path, {
             "format": 1,
             "epoch": epoch,
@@ -257,6 +273,14 @@ class Trainer:
     def log(self, record: dict[str, Any]) -> None:
         append_metrics(self.run_dir, record)
 
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        self.interruptible = True
+        try:
+            yield
+        finally:
+            self.interruptible = False
+
     # ----- the loop ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
         start_epoch, start_step = (0, 0)
@@ -279,7 +303,8 @@ class Trainer:
             for epoch in range(start_epoch, max_epoch):
                 self.epoch = epoch
                 lr = self.set_lr(epoch)
-                feats = self.epoch_inputs(epoch)
+                with self._interruptible():
+                    feats = self.epoch_inputs(epoch)
                 losses, accs, terms = [], [], []
                 if epoch == start_epoch and start_step:
                     losses, accs = list(self._partial.get("losses", [])), list(self._partial.get("accs", []))
@@ -310,6 +335,7 @@ class Trainer:
                     if self._fault is not None and self._fault[0] == self.global_step:
                         os.kill(os.getpid(), self._fault[1])
                     if self.stop_requested:
+                        self.exiting = True
                         self.save(epoch, step + 1, {"losses": losses, "accs": accs, "terms": terms})
                         raise RunInterrupted(
                             f"interrupted at epoch {epoch + 1} step {step + 1}; checkpoint saved in "
@@ -321,8 +347,9 @@ class Trainer:
                 self.log(summary)
                 bar.epoch(summary)
                 t1 = time.perf_counter()
-                for cb in self.callbacks:
-                    cb.on_epoch_end(self, epoch + 1, summary)
+                with self._interruptible():
+                    for cb in self.callbacks:
+                        cb.on_epoch_end(self, epoch + 1, summary)
                 self.timings["callbacks_s"] += time.perf_counter() - t1
                 ahead, self._ahead = self._ahead, None
                 if ahead is not None:  # the next epoch's first steps are done: continue as after a resume
@@ -333,6 +360,7 @@ class Trainer:
                 else:
                     self.save(epoch + 1, 0)
                 if self.stop_requested:
+                    self.exiting = True
                     raise RunInterrupted(
                         f"interrupted after epoch {epoch + 1}; checkpoint saved in {self.run_dir}; "
                         "rerun with --resume to continue")
