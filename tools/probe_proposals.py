@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="leave out the variations meta-prompt's list of class words (the parser still rejects them)")
     args = p.parse_args(argv)
 
+    from vlcat.bench.usable import default_shown, measure, shown_from_run
     from vlcat.catalyst.endpoint import Endpoint
     from vlcat.catalyst.metaprompt import TaskInfo, sample_classnames
     from vlcat.catalyst.parse import CandidateParser
-    from vlcat.catalyst.usable import default_shown, measure, shown_from_run
     from vlcat.clip import load_clip
     from vlcat.data import load_dataset
     from vlcat.learners.reembed import text_token_ids

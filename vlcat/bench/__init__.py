@@ -5,5 +5,7 @@ plus the offline world (:mod:`vlcat.synth`) and the test fixtures (:mod:`vlcat.t
 
 - :mod:`vlcat.bench.suite`: the offline benchmark suite over the world's tasks (``tools/bench_offline.py``);
 - :mod:`vlcat.bench.catalyst`: the paired catalyst benchmark (``tools/bench_catalyst.py compare``);
-- :mod:`vlcat.bench.catalyst_timing`: LLM-stage against gradient wall time (``tools/bench_catalyst.py timing``).
+- :mod:`vlcat.bench.catalyst_timing`: LLM-stage against gradient wall time (``tools/bench_catalyst.py timing``);
+- :mod:`vlcat.bench.usable`: the share of usable LLM proposals per meta-prompt style
+  (``tools/probe_proposals.py``).
 """
