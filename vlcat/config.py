@@ -392,6 +392,9 @@ def validate_learner(cfg: RunConfig) -> None:
         with_ctx = ", ".join(e.name for e in learner_entries() if e.cls.has_context)
         raise ConfigError(f"catalyst.enabled=true needs a learner with context vectors ({with_ctx}); "
                           f"'{name}' has none")
+    if cfg.catalyst.enabled:  # the catalyst's own check, imported here: vlcat.catalyst imports this module
+        from vlcat.catalyst.learner_fit import require_feature_learner
+        require_feature_learner(name, cls)
 
 
 def validate(cfg: RunConfig) -> None:

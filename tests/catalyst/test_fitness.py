@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from vlcat.catalyst.fitness import PromptScorer
-from vlcat.catalyst.restart import Reembedder
 from vlcat.learners.coop import CoOp
+from vlcat.learners.reembed import Reembedder
 
 CLASSES = ["red", "green", "blue", "yellow", "dark purple"]
 

@@ -91,7 +91,7 @@ class Setup:
     def stage(self, proposer: StubProposer) -> dict:
         self.runner.proposer = proposer
         return self.runner.run(self.trainer, stage=1, epoch=1, snapshots=[], template="a photo of a", history=[],
-                               seen=[])
+                               seen=[]).to_record()
 
     def no_test_split_touched(self) -> None:
         test = {str(it.path) for it in self.splits.test}

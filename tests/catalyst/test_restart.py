@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vlcat.catalyst.restart import Reembedder, apply_context, place_tokens, text_token_ids
 from vlcat.learners.coop import CoOp
 from vlcat.learners.decode import NearestTokenDecoder
+from vlcat.learners.reembed import Reembedder, place_tokens, text_token_ids
 
 
 def test_longer_texts_keep_the_tokens_nearest_the_class_name():
@@ -76,11 +76,11 @@ def test_class_specific_contexts_get_the_text_in_every_class(tiny_clip, parts):
         assert torch.equal(ctx[c, 2:], table[ids]) and torch.equal(ctx[c, :2], current[c, :2])
 
 
-def test_apply_context_writes_the_learner_and_decodes_back(tiny_clip):
+def test_set_context_writes_the_learner_and_decodes_back(tiny_clip):
     learner = CoOp(tiny_clip, ["red", "green"], n_ctx=4)
     param = learner.ctx
     re = Reembedder(tiny_clip.tokenizer, learner.encoder.tower.token_embedding.weight, 4)
-    apply_context(learner, re.context("a close photo of", learner.ctx))
+    learner.set_context(re.context("a close photo of", learner.ctx))
     assert learner.ctx is param  # the optimizer's parameter object is kept
     assert learner.decoder().decode(learner.ctx).text == "a close photo of"
     assert learner.prompt_text() == "a close photo of {}."

@@ -5,6 +5,9 @@ All of its state (stage counter, the trajectory so far with its running loss, te
 per-stage summaries) is plain JSON-able data returned by ``state_dict``, so the trainer's checkpoint
 carries it and a resumed run continues exactly; LLM replies come back from the client's response cache
 for the same request, so a replayed stage decides the same way.
+
+It sees training only through the trainer port (:class:`vlcat.train.port.TrainingPort`) and the learner
+only through its context protocol; the stage runner is built in :mod:`vlcat.catalyst.assemble`.
 """
 
 from __future__ import annotations
@@ -15,28 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from vlcat import rundir
+from vlcat.catalyst.assemble import build_stage_runner
 from vlcat.catalyst.console import closing_line, llm_unreached, stage_line, unreached_warning
 from vlcat.catalyst.endpoint import Endpoint, connect, require_healthy
-from vlcat.catalyst.fitness import Fitness, PromptScorer
-from vlcat.catalyst.metaprompt import TaskInfo, sample_classnames
-from vlcat.catalyst.parse import CandidateParser
-from vlcat.catalyst.proposers import (
-    LLMProposer,
-    NoProposer,
-    ProposalSettings,
-    RandomProposer,
-    vocabulary_words,
-)
+from vlcat.catalyst.fitness import Fitness
+from vlcat.catalyst.learner_fit import require_feature_learner
+from vlcat.catalyst.result import StageResult
 from vlcat.catalyst.schedule import snapshot_steps, stage_bounds, stage_epochs
-from vlcat.catalyst.stage import StageRunner, StageSettings, template_words
+from vlcat.catalyst.stage import StageRunner, template_words
 from vlcat.catalyst.trajectory import RunningMean, Snapshot, Trajectory, normalize
 from vlcat.config import RunConfig, validate_learner
 from vlcat.data import DatasetSplits
 from vlcat.errors import ConfigError, RunError
-from vlcat.learners.reembed import Reembedder
 from vlcat.rundir import atomic_write_text, finite
+from vlcat.train.port import TrainingPort
 from vlcat.train.progress import say
-from vlcat.train.trainer import Trainer, TrainerCallback
+from vlcat.train.trainer import TrainerCallback
 
 STAGE_DIR = rundir.STAGE_DIR
 
@@ -90,10 +87,11 @@ class CatalystCallback(TrainerCallback):
     def _remaining(self) -> bool:
         return self.stage < len(self.schedule)
 
-    def on_train_start(self, trainer: Trainer) -> None:
+    def on_train_start(self, trainer: TrainingPort) -> None:
         learner = trainer.learner
         if not learner.has_context:
             raise ConfigError(f"the LLM catalyst needs a learner with context vectors; '{learner.name}' has none")
+        require_feature_learner(learner.name, learner)
         if self.c.policy == "lookahead" and not self.has_val:
             raise ConfigError("catalyst.policy=lookahead selects on the few-shot validation split, and this "
                               "dataset has none")
@@ -103,75 +101,42 @@ class CatalystCallback(TrainerCallback):
             self.connect_s = time.perf_counter() - t
         self._plan_snapshots(trainer)
 
-    def _plan_snapshots(self, trainer: Trainer) -> None:
+    def _plan_snapshots(self, trainer: TrainingPort) -> None:
         self._snap_steps = set()
         if self._remaining():
             first, last = stage_bounds(self.schedule, self.stage)
             spe = trainer.steps_per_epoch
             self._snap_steps = set(snapshot_steps(first * spe, last * spe, self.c.snapshots_per_stage))
 
-    def runner(self, trainer: Trainer) -> StageRunner:
+    def runner(self, trainer: TrainingPort) -> StageRunner:
         """Built on first use: the un-augmented features are only encoded when a snapshot or stage needs them."""
         if self._runner is None:
-            learner, c = trainer.learner, self.c
-            val = trainer.plain_features("val") if self.has_val else None
-            # no autocast: candidates are scored on the learned-context path, as training computes it
-            scorer = PromptScorer(learner, trainer.plain_features("train"), val)
-            n_ctx = int(learner.n_ctx)
-            position = learner.class_token_position
-            reembedder = learner.reembedder(c.length_rule, c.pad_word)
-            max_chars = c.max_prompt_chars or 12 * n_ctx + 24
-            max_words = c.max_prompt_tokens or 2 * n_ctx
-            parser = CandidateParser(max_chars=max_chars, max_tokens=max_words,
-                                     count_tokens=lambda text: len(reembedder.token_ids(text)),
-                                     classnames=self.classnames, allowed_words=[self.template])
-            task = TaskInfo(self.domain, len(self.classnames), sample_classnames(self.classnames,
-                                                                                 c.num_class_examples),
-                            position, n_ctx, class_words=parser.class_words)
-            settings = StageSettings(policy=c.policy, reset_momentum=c.reset_momentum, seed=0,
-                                     meta_prompt_size=c.max_trajectory + max(1, c.max_trajectory // 2),
-                                     lookahead_steps=c.lookahead_steps, race_size=c.race_size,
-                                     switch_z=c.switch_z)
-            proposer = self._proposer(learner, task, parser, reembedder, max_words)
-            self._runner = StageRunner(learner, scorer, reembedder, proposer, settings,
-                                       decode_metric=c.decode_metric)
+            self._runner = build_stage_runner(self.cfg, trainer, domain=self.domain, classnames=self.classnames,
+                                              template=self.template, has_val=self.has_val, endpoint=self.endpoint)
         return self._runner
 
-    def _proposer(self, learner: Any, task: TaskInfo, parser: CandidateParser, reembedder: Reembedder,
-                  max_words: int) -> Any:
-        c, llm = self.c, self.cfg.llm
-        if c.proposer == "none":
-            return NoProposer()
-        if c.proposer == "random":
-            words = vocabulary_words(learner.decoder(c.decode_metric), reembedder.token_ids, seed=self.cfg.train.seed)
-            return RandomProposer(words, task.n_ctx, parser, c.num_candidates * c.num_requests)
-        # Enough for N sensible prompts of n_ctx words (~1.5 tokens a word plus JSON quoting); more only
-        # buys a weak model room to ramble on a CPU server.
-        budget = min(llm.max_tokens, c.num_candidates * (3 * task.n_ctx // 2 + 6) + 24)
-        endpoint = self.endpoint or Endpoint(None, None, "unavailable", "not connected")
-        return LLMProposer(endpoint, task, parser, ProposalSettings(
-            num_candidates=c.num_candidates, num_requests=c.num_requests, temperature=llm.temperature,
-            max_tokens=budget, max_words=max_words, meta_prompt=c.meta_prompt))
-
     # ----- trajectory ----------------------------------------------------------------------------
-    def on_step_end(self, trainer: Trainer, info: dict[str, Any]) -> None:
+    def on_step_end(self, trainer: TrainingPort, info: dict[str, Any]) -> None:
         if not self._remaining():
             return
         self.running.add(info["loss"], info["acc"])
         if trainer.global_step in self._snap_steps:
             self.take_snapshot(trainer, info["epoch"])
 
-    def take_snapshot(self, trainer: Trainer, epoch: int) -> None:
+    def take_snapshot(self, trainer: TrainingPort, epoch: int) -> Fitness | None:
+        """Record the current point; returns the current context's fitness when it was scored (with a val
+        split), so that a stage starting here need not score it again."""
         runner = self.runner(trainer)
         loss, acc = self.running.means()
         self.running.reset()
-        val_acc = runner.scorer.score_current().val_acc if runner.scorer.val is not None else None
+        fit = runner.scorer.score_current() if runner.scorer.val is not None else None
         dec = runner.decoder.decode(runner.display_context())
-        self.trajectory.add(Snapshot(trainer.global_step, int(epoch), loss, acc, val_acc, dec.text, dec.token_ids,
-                                     dec.similarities))
+        self.trajectory.add(Snapshot(trainer.global_step, int(epoch), loss, acc, fit.val_acc if fit else None,
+                                     dec.text, dec.token_ids, dec.similarities))
+        return fit
 
     # ----- stages --------------------------------------------------------------------------------
-    def on_epoch_end(self, trainer: Trainer, epoch: int, summary: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainingPort, epoch: int, summary: dict[str, Any]) -> None:
         while self._remaining() and self.schedule[self.stage] <= epoch:
             if self.schedule[self.stage] == epoch:
                 self.run_stage(trainer, epoch)
@@ -179,18 +144,22 @@ class CatalystCallback(TrainerCallback):
                 self.stage += 1
             self._plan_snapshots(trainer)
 
-    def run_stage(self, trainer: Trainer, epoch: int) -> dict[str, Any]:
+    def run_stage(self, trainer: TrainingPort, epoch: int) -> StageResult:
         runner = self.runner(trainer)
+        current = None
         if self.running.count or not self.trajectory.snapshots or \
                 self.trajectory.snapshots[-1].global_step != trainer.global_step:
-            self.take_snapshot(trainer, epoch)  # the stage always sees the point it restarts from
-        if self.endpoint is not None and isinstance(runner.proposer, LLMProposer):
-            runner.proposer.endpoint = self.endpoint
-        runner.settings.seed = self.cfg.train.seed * 1000 + self.stage
+            # the stage always sees the point it restarts from; nothing moves the context until the stage
+            # scores it, so the snapshot's score is the stage's (the same call on the same inputs)
+            current = self.take_snapshot(trainer, epoch)
+        if self.endpoint is not None:
+            runner.use_endpoint(self.endpoint)
         position = trainer.learner.class_token_position
         template = template_words(self.template, position) if self.c.include_template else None
-        record = runner.run(trainer, stage=self.stage + 1, epoch=epoch, snapshots=list(self.trajectory.snapshots),
-                            template=template, history=self.history, seen=self.seen)
+        result = runner.run(trainer, stage=self.stage + 1, epoch=epoch, snapshots=list(self.trajectory.snapshots),
+                            template=template, history=self.history, seen=self.seen,
+                            seed=self.cfg.train.seed * 1000 + self.stage, current=current)
+        record = result.to_record()
         record["schedule"] = self.schedule
         record["summary"] = stage_line(record, len(self.schedule))
         atomic_write_text(self.run_dir / STAGE_DIR / f"stage_{self.stage + 1}.json",
@@ -200,63 +169,35 @@ class CatalystCallback(TrainerCallback):
         if unreached:
             if self.cfg.llm.required:
                 raise RunError(f"LLM stage {self.stage + 1} could not reach its LLM "
-                               f"({(record['error'] or {}).get('message', '')[:200]}); llm.required=true stops "
+                               f"({(result.error or {}).get('message', '')[:200]}); llm.required=true stops "
                                f"the run; its last checkpoint is kept: make the endpoint answer and rerun with "
                                f"--resume -o {self.run_dir}")
             say(unreached_warning(record))
-        dec = record["decision"]
-        chosen = dec.get("chosen") or {}
-        line = {
-            "type": "llm_stage", "stage": self.stage + 1, "epoch": epoch, "global_step": trainer.global_step,
-            "status": record["status"], "error": (record["error"] or {}).get("message"),
-            "restarted": dec["restart"], "chosen_text": chosen.get("text") if dec["restart"] else None,
-            "chosen_source": chosen.get("source") if dec["restart"] else None,
-            "chosen_loss": chosen.get("loss") if dec["restart"] else None,
-            "chosen_val_acc": chosen.get("val_acc") if dec["restart"] else None,
-            "current_loss": record["current"]["loss"], "current_val_acc": record["current"].get("val_acc"),
-            "proposer": record.get("proposer"), "n_candidates": len(record["candidates"]),
-            "n_rejected": len(record["rejected"]), "llm_s": record["timings"]["llm_s"],
-            "total_s": record["timings"]["total_s"], "race_s": record["timings"].get("race_s", 0.0),
-            "llm_unreached": unreached,
-        }
-        race = dec.get("race")
-        if race is not None:
-            line["committed_s"] = record["timings"].get("committed_s", 0.0)
-            line["race"] = {"steps": race["steps"], "gradient_steps": race["gradient_steps"],
-                            "switch_test": race.get("switch_test"),
-                            "starters": [(st["source"], st["text"]) for st in race["starters"]],
-                            "winner": race["winner"]}
+        line = result.metrics_line(trainer.global_step, unreached)
         trainer.log(line)
-        self._remember(record)
+        self._remember(result)
         self.stages.append({k: v for k, v in line.items() if k != "type"})
         self.stage += 1
         self.trajectory.clear()
         self.running.reset()
-        return record
+        return result
 
-    def _remember(self, record: dict[str, Any]) -> None:
-        def key(c: dict[str, Any]) -> tuple[float, float]:
-            return Fitness(c["loss"], c["acc"], c.get("val_acc"), c.get("val_loss")).sort_key()
-
-        scored = [(c["text"], key(c)) for c in record["candidates"]]
-        scored += [(r["text"], key(r)) for r in record["reference"] if r["source"] == "history"]
+    def _remember(self, result: StageResult) -> None:
         keep = max(1, self.c.max_trajectory // 2)
         best, keys = [], set()
-        for text, _ in sorted(scored, key=lambda x: x[1]):
+        for text in result.ranked_texts():
             if normalize(text) not in keys:
                 keys.add(normalize(text))
                 best.append(text)
         self.history = best[:keep]
         known = {normalize(t) for t in self.seen}
-        new = [t["text"] for t in record["trajectory"]] + [c["text"] for c in record["candidates"]]
-        new += [r["text"] for r in record["reference"]]
-        for text in new:
+        for text in result.texts():
             if normalize(text) not in known:
                 known.add(normalize(text))
                 self.seen.append(text)
 
     # ----- end -----------------------------------------------------------------------------------
-    def on_train_end(self, trainer: Trainer) -> None:
+    def on_train_end(self, trainer: TrainingPort) -> None:
         closing = closing_line(self.summary()["catalyst"])
         if closing:
             say(closing)

@@ -30,9 +30,9 @@ right, the text takes over only when ``b > c`` and McNemar's statistic ``(b - c)
 b, c and the statistic. (The first run of the paired benchmark lost one 16-shot seed because the halving
 dropped the incumbent at a rung by one validation image; both rules answer that.)
 
-The race only touches the learner through ``trainable_state``/``load_trainable_state`` and ``predict``,
-and the trainer through ``train_step``, its batches and features; it never sees the test split
-(validation features are passed in).
+The race touches training only through the trainer port (:class:`vlcat.train.port.TrainingPort`): the
+trainable and optimizer state it starts lanes from and switches between, ``epoch_slice``/``run_steps`` for
+the look-ahead steps and ``evaluate`` on the validation features it is given; it never sees the test split.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+
+from vlcat.train.port import EpochSlice, TrainingPort
 
 DEFAULT_SWITCH_Z = 1.645
 
@@ -114,51 +115,40 @@ def switch_test(text: torch.Tensor, incumbent: torch.Tensor, z: float) -> dict[s
 class LookaheadRace:
     """Runs one race on a trainer (see the module docstring)."""
 
-    def __init__(self, trainer: Any, val: tuple[torch.Tensor, torch.Tensor],
+    def __init__(self, trainer: TrainingPort, val: tuple[torch.Tensor, torch.Tensor],
                  switch_z: float = DEFAULT_SWITCH_Z) -> None:
         self.trainer = trainer
-        self.learner = trainer.learner
         self.val = val
         self.switch_z = switch_z
         self.lr: float | None = None
 
     def _load(self, lane: Lane) -> None:
-        self.learner.load_trainable_state(lane.state)
-        self.trainer.optimizer.load_state_dict(lane.optimizer)
-        if self.lr is not None:  # a state_dict carries the LR it was saved with: the look-ahead epoch's wins
-            for group in self.trainer.optimizer.param_groups:
-                group["lr"] = self.lr
+        # a state_dict carries the LR it was saved with: the look-ahead epoch's wins
+        self.trainer.load_trainable_state(lane.state)
+        self.trainer.load_optimizer_state(lane.optimizer, self.lr)
 
     def _store(self, lane: Lane) -> None:
-        lane.state = self.learner.trainable_state()
-        lane.optimizer = copy.deepcopy(self.trainer.optimizer.state_dict())
+        lane.state = self.trainer.trainable_state()
+        lane.optimizer = self.trainer.optimizer_state()
 
-    def _advance(self, lane: Lane, to: int, epoch: int, batches: Sequence[torch.Tensor],
-                 feats: torch.Tensor | None) -> None:
+    def _advance(self, lane: Lane, to: int, part: EpochSlice) -> None:
         if lane.steps >= to:
             return
         t = time.perf_counter()
         self._load(lane)
-        labels = self.trainer.labels
-        for step in range(lane.steps, to):
-            idx = batches[step]
-            loss, acc = self.trainer.train_step(self.trainer.batch_inputs(epoch, idx, feats), labels[idx])
-            lane.losses.append(loss)
-            lane.accs.append(acc)
-            lane.terms.append(dict(self.trainer.last_terms))
+        for out in self.trainer.run_steps(part, lane.steps, to):
+            lane.losses.append(out.loss)
+            lane.accs.append(out.acc)
+            lane.terms.append(out.terms)
         lane.steps = to
         self._store(lane)
         lane.seconds += time.perf_counter() - t
 
     @torch.no_grad()
     def _score(self, lane: Lane) -> None:
-        self.learner.load_trainable_state(lane.state)
-        feats, labels = self.val
-        logits = self.learner.predict(feats).float()
-        labels = labels.to(logits.device)
-        lane.correct = (logits.argmax(-1) == labels).cpu()
-        lane.val_acc = float(lane.correct.float().mean().item() * 100.0)
-        lane.val_loss = float(F.cross_entropy(logits, labels).item())
+        self.trainer.load_trainable_state(lane.state)
+        ev = self.trainer.evaluate(*self.val)
+        lane.correct, lane.val_acc, lane.val_loss = ev.correct, ev.acc, ev.loss
         lane.rungs.append({"steps": lane.steps, "val_acc": lane.val_acc, "val_loss": lane.val_loss,
                            "train_loss": (sum(lane.losses) / len(lane.losses)) if lane.losses else None})
 
@@ -168,26 +158,22 @@ class LookaheadRace:
         the trainer)."""
         if not starts:
             raise ValueError("a race needs at least one starter")
-        trainer = self.trainer
-        base_opt = copy.deepcopy(trainer.optimizer.state_dict())
-        fresh = copy.deepcopy(base_opt)
+        fresh = self.trainer.optimizer_state()
         fresh["state"] = {}
         lanes = [Lane(s, i, {k: v.clone() for k, v in s.state.items()},
                       copy.deepcopy(s.optimizer) if s.optimizer is not None else copy.deepcopy(fresh))
                  for i, s in enumerate(starts)]
-        batches: list[torch.Tensor] = []
-        feats = None
-        lr = None
+        part = EpochSlice.empty(epoch)
         if steps:
-            lr = self.lr = trainer.set_lr(epoch)
-            batches = trainer.epoch_batches(epoch)[:steps]
-            steps = len(batches)
-            feats = trainer.epoch_inputs(epoch)
+            part = self.trainer.epoch_slice(epoch, steps)
+            self.lr = part.lr
+            steps = len(part.batches)
+        lr = part.lr
         incumbent, alive = lanes[0], list(lanes[1:])
         rungs = rung_targets(len(alive), steps)
         for target in rungs:
             for lane in [incumbent, *alive]:
-                self._advance(lane, target, epoch, batches, feats)
+                self._advance(lane, target, part)
                 self._score(lane)
             alive.sort(key=Lane.key)
             keep = max(1, math.ceil(len(alive) / 2))
@@ -196,7 +182,7 @@ class LookaheadRace:
             alive = alive[:keep]
         for lane in [incumbent, *alive]:
             if lane.steps < steps or not lane.rungs or lane.rungs[-1]["steps"] != lane.steps:
-                self._advance(lane, steps, epoch, batches, feats)
+                self._advance(lane, steps, part)
                 self._score(lane)
         test = None
         winner = incumbent

@@ -7,8 +7,8 @@ whose proposer failed (dead server, no usable reply) still races the texts it ha
 earlier stages' best), exactly as the ``none`` control does: the stage is recorded as failed, training
 goes on.
 
-Everything the stage saw and did goes into one record (written by the callback as
-``llm_stages/stage_<k>.json``), because the LLM's contribution can only be judged from the full
+Everything the stage saw and did goes into one :class:`~vlcat.catalyst.result.StageResult` (written by
+the callback as ``llm_stages/stage_<k>.json``), because the LLM's contribution can only be judged from the full
 picture: what it was shown, what it answered, what was rejected and why, and what each text scored.
 Any LLM failure ends the stage with "no restart" and a recorded error; it never stops training.
 """
@@ -16,7 +16,6 @@ Any LLM failure ends the stage with "no restart" and a recorded error; it never 
 from __future__ import annotations
 
 import contextlib
-import copy
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,22 +23,25 @@ from typing import Any
 
 import torch
 
+from vlcat.catalyst.endpoint import Endpoint
 from vlcat.catalyst.fitness import Fitness, PromptScorer
 from vlcat.catalyst.metaprompt import ScoredText
 from vlcat.catalyst.parse import DUPLICATE_REASONS, NO_PROMPTS, SAME_CONTEXT, clean_text
 from vlcat.catalyst.policy import choose
+from vlcat.catalyst.proposers import LLMProposer
 from vlcat.catalyst.race import LookaheadRace, Start
-from vlcat.catalyst.restart import Placement, Reembedder, apply_context
+from vlcat.catalyst.result import ScoredCandidate, StageResult
 from vlcat.catalyst.trajectory import Snapshot, normalize
 from vlcat.learners.context import ContextLearner
+from vlcat.learners.reembed import Placement, Reembedder
 from vlcat.train.checkpoint import rng_state, set_rng_state
+from vlcat.train.port import TrainingPort
 
 
 @dataclass
 class StageSettings:
     policy: str
     reset_momentum: bool
-    seed: int
     meta_prompt_size: int
     lookahead_steps: int = 0
     race_size: int = 4
@@ -68,7 +70,8 @@ def template_words(template: str, class_position: str) -> str:
 
 
 class StageRunner:
-    """Holds what does not change between stages (learner, scorer, LLM endpoint, task description)."""
+    """Holds what does not change between stages (learner, scorer, LLM endpoint, task description); built
+    from the config in one place, :func:`vlcat.catalyst.assemble.build_stage_runner`."""
 
     def __init__(self, learner: ContextLearner, scorer: PromptScorer, reembedder: Reembedder, proposer: Any,
                  settings: StageSettings, decode_metric: str = "cosine") -> None:
@@ -78,6 +81,11 @@ class StageRunner:
         self.proposer = proposer
         self.settings = settings
         self.decoder = learner.decoder(decode_metric)
+
+    def use_endpoint(self, endpoint: Endpoint) -> None:
+        """Send LLM requests to ``endpoint`` from now on (the callback connects late, or reconnects)."""
+        if isinstance(self.proposer, LLMProposer):
+            self.proposer.endpoint = endpoint
 
     # ----- helpers -------------------------------------------------------------------------------
     def display_context(self) -> torch.Tensor:
@@ -114,30 +122,30 @@ class StageRunner:
         return [ScoredText(t, f, s) for (t, s), f in zip(kept, fits, strict=True)], placements, skipped
 
     # ----- the stage -----------------------------------------------------------------------------
-    def run(self, trainer: Any, *, stage: int, epoch: int, snapshots: Sequence[Snapshot],
-            template: str | None, history: Sequence[str], seen: Sequence[str]) -> dict[str, Any]:
+    def run(self, trainer: TrainingPort, *, stage: int, epoch: int, snapshots: Sequence[Snapshot],
+            template: str | None, history: Sequence[str], seen: Sequence[str], seed: int = 0,
+            current: Fitness | None = None) -> StageResult:
+        """One stage at the end of 1-based epoch ``epoch``. ``seed`` seeds the proposer's draws; ``current``
+        is the current context's fitness when the caller just scored it (it is not scored again)."""
         with preserved_rng():
             return self._run(trainer, stage=stage, epoch=epoch, snapshots=snapshots, template=template,
-                             history=history, seen=seen)
+                             history=history, seen=seen, seed=seed, current=current)
 
-    def _run(self, trainer: Any, *, stage: int, epoch: int, snapshots: Sequence[Snapshot],
-             template: str | None, history: Sequence[str], seen: Sequence[str]) -> dict[str, Any]:
+    def _run(self, trainer: TrainingPort, *, stage: int, epoch: int, snapshots: Sequence[Snapshot],
+             template: str | None, history: Sequence[str], seen: Sequence[str], seed: int,
+             current: Fitness | None) -> StageResult:
         s = self.settings
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
-        record: dict[str, Any] = {
-            "type": "llm_stage", "stage": stage, "epoch": epoch, "global_step": trainer.global_step,
-            "status": "failed", "error": None, "policy": s.policy,
-            "endpoint": self.proposer.endpoint.describe() if hasattr(self.proposer, "endpoint") else None,
-        }
         current_ctx = self.learner.get_context()
 
         # 1. what the trajectory, the template and earlier stages say, all scored at the current point
         t = time.perf_counter()
         now = self.decoder.decode(self.display_context())
-        current_fit = self.scorer.score_current()
-        record["current"] = {"text": now.text, "token_ids": now.token_ids, "similarities": now.similarities,
-                             **current_fit.to_dict()}
+        current_fit = current if current is not None else self.scorer.score_current()
+        res = StageResult(stage=stage, epoch=epoch, global_step=trainer.global_step, policy=s.policy,
+                          endpoint=self.proposer.endpoint.describe() if hasattr(self.proposer, "endpoint") else None,
+                          current=now, current_fitness=current_fit)
         items: list[tuple[str, str]] = []
         keys: set[str] = set()
         for text, source in ([(sn.text, "trajectory") for sn in snapshots]
@@ -149,15 +157,13 @@ class StageRunner:
         placed: set[tuple] = set()
         scored, placements, skipped = self.score_texts(items, current_ctx, placed)
         by_text = {normalize(x.text): (x, p) for x, p in zip(scored, placements, strict=True)}
-        record["trajectory"] = []
         for sn in snapshots:
             entry = sn.to_dict()
             hit = by_text.get(normalize(sn.text))
             entry["fitness"] = hit[0].fitness.to_dict() if hit else None
-            record["trajectory"].append(entry)
-        record["reference"] = [{"text": x.text, "source": x.source, **x.fitness.to_dict()}
-                               for x in scored if x.source != "trajectory"]
-        record["unscorable"] = skipped
+            res.trajectory.append(entry)
+        res.reference = [x for x in scored if x.source != "trajectory"]
+        res.unscorable = skipped
         timings["score_trajectory_s"] = time.perf_counter() - t
 
         # 2. the proposals (LLM, or a control), shown the trajectory always, then the best of the rest
@@ -165,52 +171,48 @@ class StageRunner:
         others = sorted((x for x in scored if x.source != "trajectory"), key=lambda x: x.fitness.sort_key())
         shown = traj + others[: max(0, s.meta_prompt_size - len(traj))]
         t = time.perf_counter()
-        props = self.proposer.propose(shown, list(seen) + [x.text for x in scored], seed=s.seed,
+        props = self.proposer.propose(shown, list(seen) + [x.text for x in scored], seed=seed,
                                       snapshots=[sn.text for sn in snapshots])
         timings["llm_s"] = time.perf_counter() - t
-        record["proposer"] = self.proposer.kind
-        record.update({"meta_prompt": None, "llm": None, "replies": []})
-        record.update(props.record)
+        res.proposer = self.proposer.kind
+        res.proposal = dict(props.record)
         error = props.error
 
         # 3. score the proposals
         t = time.perf_counter()
-        record["candidates"], record["rejected"] = [], list(props.rejected)
+        res.rejected = list(props.rejected)
         candidates, cand_placements, unscorable = self.score_texts(
             [(c.text, self.proposer.kind) for c in props.accepted], current_ctx, placed)
-        record["rejected"] += [{"raw": u["text"], "text": u["text"], "reason": u["reason"], "choice": None}
-                               for u in unscorable]
+        res.rejected += [{"raw": u["text"], "text": u["text"], "reason": u["reason"], "choice": None}
+                         for u in unscorable]
         how = {c.text: c for c in props.accepted}
         for cand, plc in zip(candidates, cand_placements, strict=True):
             src = how[cand.text]
-            record["candidates"].append({"text": cand.text, "raw": src.raw, "choice": src.choice, "how": src.how,
-                                         **cand.fitness.to_dict(), "placement": plc.to_dict()})
-        record["usable"] = usable_counts(props.requested, props.returned, len(candidates), record["rejected"])
+            res.candidates.append(ScoredCandidate(cand, src.raw, src.choice, src.how, plc))
+        res.usable = usable_counts(props.requested, props.returned, len(candidates), res.rejected)
         if error is None and not candidates and self.proposer.kind != "none":
-            u = record["usable"]
+            u = res.usable
             error = {"type": "NoValidCandidate",
                      "message": f"{props.requested} proposals asked for gave no usable prompt "
                                 f"({u['returned']} returned: {u['rejected']} rejected, {u['duplicates']} duplicates)"}
         timings["parse_score_s"] = time.perf_counter() - t
-        record["error"] = error
+        res.error = error
 
         # 4. decision and restart
         t = time.perf_counter()
         if s.policy == "lookahead":
-            dec, timings["committed_s"] = self._race(trainer, epoch, current_fit,
-                                                     candidates + [x for x in scored if x.source != "current"])
+            res.decision, timings["committed_s"] = self._race(
+                trainer, epoch, current_fit, candidates + [x for x in scored if x.source != "current"])
             timings["race_s"] = time.perf_counter() - t
         else:
-            dec = self._paper_rule(trainer, candidates, traj, current_fit, current_ctx)
-        record["decision"] = dec
-        record["status"] = "ok" if error is None else "failed"
+            res.decision = self._paper_rule(trainer, candidates, traj, current_fit, current_ctx)
         timings["restart_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - t_start
-        record["timings"] = timings
-        return record
+        res.timings = timings
+        return res
 
-    def _paper_rule(self, trainer: Any, candidates: list[ScoredText], traj: list[ScoredText], current_fit: Fitness,
-                    current_ctx: torch.Tensor) -> dict[str, Any]:
+    def _paper_rule(self, trainer: TrainingPort, candidates: list[ScoredText], traj: list[ScoredText],
+                    current_fit: Fitness, current_ctx: torch.Tensor) -> dict[str, Any]:
         """``best`` / ``if_better``: the restart point is chosen on its score where it starts."""
         decision = choose(self.settings.policy, candidates, traj, current_fit)
         chosen = decision.chosen
@@ -220,7 +222,7 @@ class StageRunner:
                                "momentum_reset": False}
         if decision.restart and chosen is not None:
             plc = self.reembedder.placement(chosen.text)
-            apply_context(self.learner, self.reembedder.context(plc, current_ctx))
+            self.learner.set_context(self.reembedder.context(plc, current_ctx))
             if self.settings.reset_momentum:
                 trainer.reset_momentum()
                 dec["momentum_reset"] = True
@@ -230,26 +232,26 @@ class StageRunner:
                         "verified": [after.token_ids[i] for i in plc.slots] == plc.token_ids})
         return dec
 
-    def _race(self, trainer: Any, epoch: int, current_fit: Fitness, texts: list[ScoredText]
+    def _race(self, trainer: TrainingPort, epoch: int, current_fit: Fitness, texts: list[ScoredText]
               ) -> tuple[dict[str, Any], float]:
         """``lookahead``: race the current context and the best texts (see race.py); commit the winner.
         Also returns the wall time of the winner's steps, which training keeps (not a cost of the stage)."""
         s = self.settings
         if self.scorer.val is None:
             raise ValueError("the look-ahead race needs a validation split")
-        current_state = self.learner.trainable_state()
-        current_opt = copy.deepcopy(trainer.optimizer.state_dict())
+        current_state = trainer.trainable_state()
+        current_opt = trainer.optimizer_state()
         current_ctx = self.learner.get_context()
         starts = [Start("", "current", current_state, current_opt, current_fit.to_dict())]
         ranked = sorted(texts, key=lambda x: x.fitness.sort_key())
         for item in ranked[: max(0, s.race_size - 1)]:
-            apply_context(self.learner, self.reembedder.context(item.text, current_ctx))
-            starts.append(Start(item.text, item.source, self.learner.trainable_state(),
+            self.learner.set_context(self.reembedder.context(item.text, current_ctx))
+            starts.append(Start(item.text, item.source, trainer.trainable_state(),
                                 None if s.reset_momentum else current_opt, item.fitness.to_dict()))
-        self.learner.load_trainable_state(current_state)
+        trainer.load_trainable_state(current_state)
         next_epoch = epoch  # 0-based index of the epoch after the one that just ended
         steps = 0
-        if next_epoch < trainer.cfg.optim.max_epoch:
+        if next_epoch < trainer.max_epoch:
             steps = min(s.lookahead_steps or trainer.steps_per_epoch, trainer.steps_per_epoch)
         result = LookaheadRace(trainer, self.scorer.val, s.switch_z).run(starts, epoch=next_epoch, steps=steps)
         win = result.winner

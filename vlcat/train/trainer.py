@@ -2,12 +2,14 @@
 
 Everything random in an epoch (batch order, augmentation crops) is a pure function of (seed, epoch), so
 a run resumed from a checkpoint at any step ends with the same numbers as an uninterrupted one.
-Callbacks (the LLM catalyst) hook into step and epoch ends and may replace the context vectors.
+Callbacks (the LLM catalyst) hook into step and epoch ends and may replace the context vectors; they see
+the trainer through :class:`vlcat.train.port.TrainingPort`, which it implements.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
 from vlcat.clip import ClipBundle
@@ -36,6 +39,7 @@ from vlcat.train.features import (
     items_fingerprint,
     steps_per_epoch,
 )
+from vlcat.train.port import EpochSlice, Evaluation, StepOutcome
 from vlcat.train.progress import TrainProgress, say
 from vlcat.train.schedule import lr_at_epoch
 
@@ -167,7 +171,7 @@ class Trainer:
         return feats[idx] if feats is not None else self._live_batch(epoch, idx)
 
     def steps_done_ahead(self, epoch: int, steps: int, losses: list[float], accs: list[float],
-                         terms: list[dict[str, float]] | None = None) -> None:
+                         terms: Sequence[dict[str, float]] | None = None) -> None:
         """A callback at the end of epoch ``epoch - 1`` already ran the first ``steps`` steps of 0-based
         ``epoch`` (the catalyst's look-ahead race keeps the winner's steps): the loop continues after them,
         and the checkpoint written now says so, exactly as after an interruption at that step."""
@@ -201,6 +205,53 @@ class Trainer:
     def reset_momentum(self) -> None:
         """Forget SGD momentum, e.g. after the catalyst moved the context to a new point."""
         self.optimizer.state.clear()
+
+    # ----- the port's look-ahead operations (vlcat/train/port.py) -------------------------------
+    @property
+    def max_epoch(self) -> int:
+        return self.cfg.optim.max_epoch
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        return self.learner.trainable_state()
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.learner.load_trainable_state(state)
+
+    def optimizer_state(self) -> dict[str, Any]:
+        """A copy of the optimizer's state (momentum, and the LR it holds), safe to keep while training goes on."""
+        return copy.deepcopy(self.optimizer.state_dict())
+
+    def load_optimizer_state(self, state: dict[str, Any], lr: float | None = None) -> None:
+        """Restore :meth:`optimizer_state`; ``lr`` overrides the LR the state was saved with."""
+        self.optimizer.load_state_dict(state)
+        if lr is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+
+    def epoch_slice(self, epoch: int, steps: int) -> EpochSlice:
+        """The first ``steps`` steps of 0-based ``epoch`` as the loop runs them; sets that epoch's LR."""
+        lr = self.set_lr(epoch)
+        batch_list = self.epoch_batches(epoch)[:steps]
+        return EpochSlice(epoch, lr, batch_list, self.epoch_inputs(epoch))
+
+    def run_steps(self, part: EpochSlice, start: int, stop: int) -> list[StepOutcome]:
+        """Steps ``start``..``stop - 1`` of ``part`` from the current state, as the loop would make them
+        (the step counter does not move: :meth:`steps_done_ahead` commits kept steps)."""
+        out = []
+        for step in range(start, stop):
+            idx = part.batches[step]
+            loss, acc = self.train_step(self.batch_inputs(part.epoch, idx, part.inputs), self.labels[idx])
+            out.append(StepOutcome(loss, acc, dict(self.last_terms)))
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, inputs: torch.Tensor, labels: torch.Tensor) -> Evaluation:
+        """Accuracy and loss of the current trainable state on ``inputs`` (e.g. the validation features)."""
+        logits = self.learner.predict(inputs).float()
+        labels = labels.to(logits.device)
+        correct = (logits.argmax(-1) == labels).cpu()
+        return Evaluation(correct, float(correct.float().mean().item() * 100.0),
+                          float(F.cross_entropy(logits, labels).item()))
 
     def train_step(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
         """One SGD step on the learner's own loss; ``inputs`` are features or pixels, as it declared.

@@ -1,0 +1,20 @@
+"""Which learners the catalyst can serve, beyond having context vectors: those trained on image features.
+
+The catalyst scores candidate prompts and races restarts on the frozen image tower's features (cached,
+un-augmented; see :mod:`vlcat.catalyst.fitness` and the port's ``evaluate``). A learner that declares
+``inputs = "pixels"`` runs the image side itself, so it would be handed features where it expects images
+and score nonsense without an error; it is refused in one line instead, from the config check
+(:func:`vlcat.config.validate_learner`) and again when training starts (a learner built directly).
+"""
+
+from __future__ import annotations
+
+from vlcat.errors import ConfigError
+
+
+def require_feature_learner(name: str, learner: object) -> None:
+    """Raise a ``ConfigError`` unless ``learner`` (a learner class or instance) takes cached features."""
+    inputs = getattr(learner, "inputs", "features")
+    if inputs != "features":
+        raise ConfigError(f"catalyst.enabled=true needs a learner trained on cached image features (the catalyst "
+                          f"scores prompts and races restarts on them); learner '{name}' takes {inputs}")
