@@ -46,10 +46,11 @@ def _compare(args: argparse.Namespace) -> int:
         build_synth_datasets(data_root, args.datasets)
         needs_llm = any(m in ("paper", "lookahead") for m in args.methods)
         if needs_llm and not any(s.startswith("llm.base_url=") for s in args.set):
+            from vlcat.llm.endpoint import ENV_API_KEY
             from vlcat.llm.model import resolve_model
             from vlcat.llm.serve import ServerConfig, find_running, start_server
 
-            key = os.environ.get("VLCAT_LLM_API_KEY")
+            key = os.environ.get(ENV_API_KEY)
             handle = find_running(None, api_key=key)
             if handle is None:
                 resolved = resolve_model(None)
