@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from vlcat.data import load_dataset
     from vlcat.learners.reembed import text_token_ids
     from vlcat.llm.client import LLMClient
+    from vlcat.llm.endpoint import ENV_API_KEY
     from vlcat.llm.serve import find_running
     from vlcat.synth.dataset import build_synth_dataset
     from vlcat.train.run import default_cache_dir
@@ -51,12 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         url, model = args.url, None
     else:
-        handle = find_running(None, api_key=os.environ.get("VLCAT_LLM_API_KEY"))
+        handle = find_running(None, api_key=os.environ.get(ENV_API_KEY))
         if handle is None:
             print("error: no running LLM server; start one with tools/serve_llm.py or pass --url", file=sys.stderr)
             return 2
         url, model = handle.url, handle.served_name
-    client = LLMClient(url, model or "default", api_key=os.environ.get("VLCAT_LLM_API_KEY"), use_cache=False,
+    client = LLMClient(url, model or "default", api_key=os.environ.get(ENV_API_KEY), use_cache=False,
                        max_retries=1, timeout=120)
     endpoint = Endpoint(url, model, "reused", client=client)
     max_words = 2 * n_ctx

@@ -4,7 +4,8 @@ The schema is a tree of dataclasses read through OmegaConf, so an unknown key or
 *before any work*, with a message that names the key and the allowed ones. YAML files may list other
 YAML files under ``extends:`` (paths relative to the file); they are merged first, in order.
 
-The ``learner`` node is built from the learner registry (:mod:`vlcat.learners.registry`): the context
+The ``learner`` node is built from the list of learners in :mod:`vlcat.learners.options` (light, so this
+module does not import torch; the learners themselves load when a config is validated): the context
 options every context learner shares sit on the node itself (``learner.n_ctx=4``), and each learner with
 options of its own has a sub-node named after it (``learner.kgcoop.weight=8``). Options of a learner
 other than ``learner.name`` must stay at their defaults (a one-line error otherwise), so a setting never
@@ -26,12 +27,17 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from vlcat.errors import ConfigError
+from vlcat.learners.options import (
+    CLASS_TOKEN_POSITIONS,
+    CSC_WITH_INIT,
+    CTX_INIT_LENGTHS,
+    LEARNER_OPTIONS,
+    ContextOptions,
+)
 from vlcat.learners.registry import get_learner, learner_entries, list_learners
-from vlcat.precision import ALIASES as PRECISION_ALIASES
-from vlcat.precision import CHOICES as PRECISION_CHOICES
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO_ROOT / "configs"
+from vlcat.paths import CONFIG_DIR, REPO_ROOT, find_config_file  # noqa: F401 - CONFIG_DIR, REPO_ROOT: re-exported
+from vlcat.precision_names import ALIASES as PRECISION_ALIASES
+from vlcat.precision_names import CHOICES as PRECISION_CHOICES
 
 
 @dataclass
@@ -78,33 +84,11 @@ class DataConfig:
     num_workers: int = 0
 
 
-@dataclass
-class ContextOptions:
-    """The ``learner`` node's own keys: the learner's name and the context options of every context learner."""
-
-    name: str = "coop"
-    """A registered learner (vlcat.learners.list_learners())."""
-    n_ctx: int = 16
-    """Learnable context vectors (a word init sets it; see ctx_init_length)."""
-    ctx_init: str = ""
-    """Initial context words (e.g. 'a photo of a'); empty = random N(0, init_std)."""
-    ctx_init_length: str = "tokens"
-    """tokens (every token of ctx_init is learnable) | words (CoOp's code: n_ctx = number of words, the
-    init's further tokens stay fixed after the context)."""
-    csc: bool = False
-    """One context per class (class-specific context) instead of one shared by all classes."""
-    csc_with_init: str = "per_class"
-    """With csc and a word init: per_class (each class gets a copy of the init) | shared (CoOp's code:
-    the word init wins and one shared context trains)."""
-    class_token_position: str = "end"
-    init_std: float = 0.02
-    fast_text: bool = True
-    """Use the exact fast text encoder (truncation + shared prefix); false = plain 77-token encoding."""
-
-
 def _learner_config_class() -> type:
-    """``ContextOptions`` plus one node per registered learner that has options of its own."""
-    nodes = [(e.name, e.options, field(default_factory=e.options)) for e in learner_entries() if e.options]
+    """``ContextOptions`` plus one node per learner that has options of its own (``LEARNER_OPTIONS``, sorted
+    by name as the registry lists them), built without importing the learners."""
+    nodes = [(name, options, field(default_factory=options))
+             for name, options in sorted(LEARNER_OPTIONS.items()) if options is not None]
     return make_dataclass("LearnerConfig", nodes, bases=(ContextOptions,))
 
 
@@ -226,7 +210,7 @@ class CatalystConfig:
     decode_metric: str = "cosine"
     reset_momentum: bool = True
     length_rule: str = "pad_keep"
-    """How texts shorter/longer than n_ctx fill the context slots (see vlcat/catalyst/restart.py):
+    """How texts shorter/longer than n_ctx fill the context slots (see vlcat/learners/reembed.py):
     pad_keep (free slots keep the current vectors) | pad_word (free slots get `pad_word`'s embedding)."""
     pad_word: str = "X"
     max_prompt_chars: int = 0
@@ -256,9 +240,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "model.precision": PRECISION_CHOICES,
     "data.subsample_classes": ("all", "base", "novel"),
     "data.on_too_few": ("error", "warn"),
-    "learner.class_token_position": ("end", "middle", "front"),
-    "learner.ctx_init_length": ("tokens", "words"),
-    "learner.csc_with_init": ("per_class", "shared"),
+    "learner.class_token_position": CLASS_TOKEN_POSITIONS,
+    "learner.ctx_init_length": CTX_INIT_LENGTHS,
+    "learner.csc_with_init": CSC_WITH_INIT,
     "optim.name": ("sgd",),
     "optim.scheduler": ("cosine", "constant"),
     "optim.warmup_type": ("constant", "linear"),
@@ -317,11 +301,9 @@ def _load_yaml(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
 
 
 def _resolve_path(name: str, base: Path) -> Path:
-    """Relative to the including file first, then to the repository's configs/ folder."""
-    for cand in (base / name, CONFIG_DIR / name, Path(name)):
-        if cand.is_file():
-            return cand
-    return base / name
+    """Relative to the including file first, then to the repository's configs/ folder (see
+    :func:`vlcat.paths.find_config_file`); a missing file is reported by the caller under ``base``."""
+    return find_config_file(name, base) or base / name
 
 
 def parse_overrides(overrides: list[str]) -> DictConfig:

@@ -45,25 +45,11 @@ from typing import TYPE_CHECKING
 import torch
 
 from vlcat.errors import ConfigError
+from vlcat.precision_names import ALIASES, CHOICES, NAMED, canonical  # noqa: F401 - the names' home; re-exported
 
 if TYPE_CHECKING:
     from vlcat.clip import ClipBundle
     from vlcat.learners.base import PromptLearner
-
-NAMED = ("fp32", "amp_bf16", "fp16")
-"""What a precision resolves to."""
-CHOICES = ("auto", *NAMED)
-"""What ``model.precision`` accepts (besides the aliases)."""
-ALIASES = {"bf16": "amp_bf16"}
-"""Old names still read, for configs and run folders written before the names existed."""
-
-
-def canonical(precision: str) -> str:
-    """The choice a (possibly old) name stands for; an unknown name is one line naming the choices."""
-    name = ALIASES.get(precision, precision)
-    if name not in CHOICES:
-        raise ConfigError(f"model.precision={precision!r} is not one of: {', '.join(CHOICES)}")
-    return name
 
 
 def _native_bf16() -> bool:

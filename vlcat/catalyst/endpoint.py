@@ -17,6 +17,7 @@ from typing import Any
 
 from vlcat.config import LLMConfig
 from vlcat.errors import VlcatError
+from vlcat.llm.endpoint import ENV_API_KEY
 from vlcat.llm.errors import LLMError
 
 
@@ -76,7 +77,7 @@ def connect(llm: LLMConfig, cache_dir: Path | None) -> Endpoint:
     """Resolve the endpoint as the module docstring says; never raises for LLM trouble."""
     from vlcat.llm.endpoint import decide_endpoint
 
-    api_key = llm.api_key or os.environ.get("VLCAT_LLM_API_KEY")
+    api_key = llm.api_key or os.environ.get(ENV_API_KEY)
     try:
         start = (lambda: start_for(llm, api_key)) if llm.start_server else None
         decided = decide_endpoint(llm.base_url, llm.model, api_key=api_key, start=start)

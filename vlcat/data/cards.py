@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from vlcat.errors import DataError
+from vlcat.paths import datasets_dir
 
 READERS = (
     "split_json",
@@ -101,14 +102,6 @@ class DatasetCard:
             if t not in out:
                 out.append(t)
         return out
-
-
-def datasets_dir() -> Path:
-    """Where the cards live: the checkout's ``datasets/``, or ``VLCAT_DATASETS_DIR`` when set."""
-    env = os.environ.get("VLCAT_DATASETS_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / "datasets"
 
 
 def list_cards() -> list[str]:

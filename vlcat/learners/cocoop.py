@@ -18,7 +18,6 @@ only the short class suffixes are encoded B x C times, after truncation at the l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,13 +29,8 @@ from vlcat.errors import ConfigError
 from vlcat.learners.base import TaskSpec
 from vlcat.learners.context import MAX_PROMPTS_PER_CALL
 from vlcat.learners.coop import CoOp, context_kwargs
+from vlcat.learners.options import CoCoOpOptions
 from vlcat.learners.registry import register_learner
-
-
-@dataclass
-class CoCoOpOptions:
-    hidden_ratio: int = 16
-    """Meta-net bottleneck: hidden width = image-feature width // hidden_ratio (the authors: 16)."""
 
 
 @register_learner("cocoop", options=CoCoOpOptions)

@@ -33,9 +33,8 @@ from vlcat.learners.base import TaskSpec
 from vlcat.learners.context import MAX_PROMPTS_PER_CALL, ContextLearner
 from vlcat.learners.decode import detokenize
 from vlcat.learners.layout import context_prompts
+from vlcat.learners.options import CLASS_TOKEN_POSITIONS, CSC_WITH_INIT, CTX_INIT_LENGTHS
 from vlcat.learners.registry import register_learner
-
-POSITIONS = ("end", "middle", "front")
 
 
 def context_kwargs(cfg: Any) -> dict[str, Any]:
@@ -75,12 +74,14 @@ class CoOp(ContextLearner):
     ) -> None:
         super().__init__(clip, classnames)
         self.fixed_text = ""  # init tokens past a word-counted n_ctx (CoOp's count), kept as fixed words
-        if class_token_position not in POSITIONS:
-            raise ConfigError(f"learner.class_token_position must be one of {POSITIONS}, got '{class_token_position}'")
-        if csc_with_init not in ("per_class", "shared"):
-            raise ConfigError(f"learner.csc_with_init must be per_class or shared, got '{csc_with_init}'")
-        if ctx_init_length not in ("tokens", "words"):
-            raise ConfigError(f"learner.ctx_init_length must be tokens or words, got '{ctx_init_length}'")
+        if class_token_position not in CLASS_TOKEN_POSITIONS:  # the config checks the same choices
+            raise ConfigError(f"learner.class_token_position must be one of {CLASS_TOKEN_POSITIONS}, "
+                              f"got '{class_token_position}'")
+        if csc_with_init not in CSC_WITH_INIT:
+            raise ConfigError(f"learner.csc_with_init must be {' or '.join(CSC_WITH_INIT)}, got '{csc_with_init}'")
+        if ctx_init_length not in CTX_INIT_LENGTHS:
+            raise ConfigError(f"learner.ctx_init_length must be {' or '.join(CTX_INIT_LENGTHS)}, "
+                              f"got '{ctx_init_length}'")
         if csc and ctx_init.strip() and csc_with_init == "shared":
             csc = False  # CoOp's code: a word init trains one shared context whatever CSC says
         self.class_token_position = class_token_position

@@ -13,7 +13,6 @@ instead of "{} texture."). ``learner.kgcoop.templates=card`` uses the dataset ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,6 +22,7 @@ from vlcat.clip import ClipBundle
 from vlcat.errors import ConfigError
 from vlcat.learners.base import LossOutput, TaskSpec
 from vlcat.learners.coop import CoOp, context_kwargs
+from vlcat.learners.options import KgCoOpOptions
 from vlcat.learners.registry import register_learner
 from vlcat.learners.zeroshot import template_features
 
@@ -44,14 +44,6 @@ KGCOOP_TEMPLATES = {
     "imagenet_a": "a photo of a {}.",
     "imagenet_r": "a photo of a {}.",
 }
-
-
-@dataclass
-class KgCoOpOptions:
-    weight: float = 8.0
-    """lambda of the knowledge-guided term (the authors' base-to-novel scripts: 8.0)."""
-    templates: str = "paper"
-    """paper (the authors' per-dataset templates, the card's for other datasets) | card (the card's)."""
 
 
 def paper_template(table: dict[str, str], task: TaskSpec, which: str) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,18 +26,10 @@ import torch
 from vlcat.clip import ClipBundle
 from vlcat.errors import ConfigError
 from vlcat.learners.base import LearnerStateError, PromptLearner, TaskSpec, tokenize
+from vlcat.learners.options import LinearProbeOptions
 from vlcat.learners.registry import register_learner
 
 GRID = (1e6, 1e4, 1e2, 1.0, 1e-2, 1e-4, 1e-6)
-
-
-@dataclass
-class LinearProbeOptions:
-    c: float = 0.0
-    """Inverse L2 regularisation strength; 0 = choose it on the few-shot validation split (CoOp's search)."""
-    search_steps: int = 8
-    """Rounds of CoOp's refinement around the best grid value."""
-    max_iter: int = 1000
 
 
 @register_learner("linear_probe", options=LinearProbeOptions)

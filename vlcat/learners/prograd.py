@@ -29,7 +29,6 @@ template whose class name is not at its end ("{} texture."), which the context-t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -40,6 +39,7 @@ from vlcat.errors import ConfigError
 from vlcat.learners.base import LossOutput, TaskSpec
 from vlcat.learners.coop import CoOp, context_kwargs
 from vlcat.learners.kgcoop import paper_template
+from vlcat.learners.options import ProGradOptions
 from vlcat.learners.reembed import text_token_ids
 from vlcat.learners.registry import register_learner
 from vlcat.learners.zeroshot import template_features
@@ -62,22 +62,6 @@ PROGRAD_TEMPLATES = {
     "imagenet_a": "a photo of a {}.",
     "imagenet_r": "a photo of a {}.",
 }
-
-
-@dataclass
-class ProGradOptions:
-    weight: float = 1.0
-    """lambda: how much of the conflicting component is removed (the authors: 1.0)."""
-    temperature: float = 1.0
-    """T of the distillation KL (the authors: 1.0)."""
-    templates: str = "paper"
-    """paper (the authors' per-dataset templates, the card's elsewhere) | card: the zero-shot teacher's prompt."""
-    init: str = "template"
-    """template (the authors: the teacher prompt's words in the last context slots, zeros before) |
-    coop (learner.ctx_init or random, as CoOp)."""
-    init_length: str = "words"
-    """With init=template: words (the authors: n_ctx slots hold as many tokens as the template has words;
-    further tokens stay fixed before the class name) | tokens (every token of the template's words learns)."""
 
 
 def template_words(template: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -10,6 +9,7 @@ import torch
 from vlcat.clip import ClipBundle
 from vlcat.errors import ConfigError
 from vlcat.learners.base import PromptLearner, TaskSpec, tokenize
+from vlcat.learners.options import ZeroShotOptions
 from vlcat.learners.registry import register_learner
 
 
@@ -22,12 +22,6 @@ def template_features(learner: PromptLearner, template: str, classnames: list[st
         emb = learner.encoder.tower.token_embedding(ids)
         f = learner.encoder(emb, learner.encoder.pool_index(ids), ids).float()
     return f / f.norm(dim=-1, keepdim=True)
-
-
-@dataclass
-class ZeroShotOptions:
-    templates: str = "single"
-    """'single' (the dataset card's hand-written template) or 'ensemble' (the card's template list)."""
 
 
 @register_learner("zeroshot", options=ZeroShotOptions)

@@ -11,6 +11,7 @@ import os
 import sys
 
 from vlcat.errors import VlcatError
+from vlcat.llm.endpoint import ENV_API_KEY
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--served-name", help="name clients ask for (default: derived from the model)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, help="default: a free port")
-    p.add_argument("--api-key", default=os.environ.get("VLCAT_LLM_API_KEY"),
-                   help="require this key (default: $VLCAT_LLM_API_KEY, which is better: an argument shows "
+    p.add_argument("--api-key", default=os.environ.get(ENV_API_KEY),
+                   help=f"require this key (default: ${ENV_API_KEY}, which is better: an argument shows "
                    "in `ps`; none = open, allowed on loopback only)")
     p.add_argument("--allow-open", action="store_true",
                    help="serve a non-loopback --host without an API key (anyone on the network may use it)")
@@ -95,7 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not _is_loopback(args.host) and not args.api_key:
         if not args.allow_open:
             raise LLMSetupError(f"--host {args.host} exposes the server to the network without an API key; set "
-                                "VLCAT_LLM_API_KEY (or --api-key), or pass --allow-open to serve it open anyway")
+                                f"{ENV_API_KEY} (or --api-key), or pass --allow-open to serve it open anyway")
         print(f"warning: serving on {args.host} with no API key: anyone who can reach this port can use it",
               file=sys.stderr)
     resolved = resolve_model(args.model, served_name=args.served_name, python=args.python)

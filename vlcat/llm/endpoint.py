@@ -18,6 +18,9 @@ ENV_URL = "VLCAT_LLM_URL"
 """The sweep's endpoint (``…/v1``), set in each Ray task; never in a user's config."""
 ENV_MODEL = "VLCAT_LLM_MODEL"
 """The model name the sweep's endpoint serves."""
+ENV_API_KEY = "VLCAT_LLM_API_KEY"
+"""The user's LLM API key (a served endpoint requires it, a client sends it; ``llm.api_key`` wins): the
+documented way to give it, since a config is saved with the run and an argument shows in ``ps``."""
 
 
 @dataclass

@@ -47,9 +47,10 @@ def shared_endpoint(runs: list[PlannedRun], backend: Any) -> Iterator[dict[str, 
         yield {}
         return
     from vlcat.catalyst.endpoint import start_for
+    from vlcat.llm.endpoint import ENV_API_KEY
 
     llm = needs[0]
-    api_key = llm.api_key or os.environ.get("VLCAT_LLM_API_KEY")
+    api_key = llm.api_key or os.environ.get(ENV_API_KEY)
     if getattr(backend, "name", "") != "ray":
         from vlcat.llm.keeper import KeptEndpoint
 
@@ -66,12 +67,12 @@ def shared_endpoint(runs: list[PlannedRun], backend: Any) -> Iterator[dict[str, 
 
 def _ray_endpoint(llm: Any, api_key: str | None, backend: Any) -> Iterator[dict[str, str]]:
     from vlcat.catalyst.endpoint import start_for
-    from vlcat.llm.endpoint import ENV_MODEL, ENV_URL, decide_endpoint
+    from vlcat.llm.endpoint import ENV_API_KEY, ENV_MODEL, ENV_URL, decide_endpoint
 
     if backend.address is not None:
         if not api_key:
             raise ConfigError("catalyst runs on a Ray cluster need an LLM endpoint every node reaches: set "
-                              "--set llm.base_url=http://HOST:PORT/v1, or VLCAT_LLM_API_KEY so the sweep can "
+                              f"--set llm.base_url=http://HOST:PORT/v1, or {ENV_API_KEY} so the sweep can "
                               "serve one on this node's address")
         import ray
 

@@ -7,7 +7,6 @@ one-line error naming the allowed ones. Nothing here touches a run folder or imp
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,9 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
-from vlcat.config import CONFIG_DIR, load_yaml_mapping, parse_overrides
+from vlcat.config import load_yaml_mapping, parse_overrides
 from vlcat.errors import ConfigError
+from vlcat.paths import CONFIG_DIR, datasets_dir, find_config_file
 
 PROTOCOLS = ("fewshot", "base2novel")
 SUBSETS = ("all", "base", "novel")
@@ -106,9 +106,9 @@ def _explain(exc: OmegaConfBaseException) -> str:
 
 def _find_file(name: str, base: Path) -> Path:
     """Relative to the sweep file first, then configs/, then the working directory (as run configs)."""
-    for cand in (base / name, CONFIG_DIR / name, Path(name)):
-        if cand.is_file():
-            return cand.resolve()
+    found = find_config_file(name, base)
+    if found is not None:
+        return found.resolve()
     raise ConfigError(f"run config file not found: {name} (looked next to the sweep file, in {CONFIG_DIR} "
                       "and in the working directory)")
 
@@ -124,10 +124,8 @@ def load_sweep(file: str | Path | None = None, overrides: list[str] | None = Non
     base = Path.cwd()
     layers: list[DictConfig] = []
     if file is not None:
-        path = Path(file)
-        if not path.is_file() and (CONFIG_DIR / path).is_file():
-            path = CONFIG_DIR / path
-        if not path.is_file():
+        path = find_config_file(str(file), Path("."))  # the working directory, then configs/
+        if path is None:
             raise ConfigError(f"sweep config file not found: {file}")
         layers.append(load_yaml_mapping(path, "sweep config keys"))
         base = path.resolve().parent
@@ -177,7 +175,7 @@ def validate_sweep(sweep: SweepConfig) -> None:
     for d in sweep.datasets:
         plain = not re.match(r"^(folder|csv):", d) and not d.endswith((".yaml", ".yml")) and "/" not in d
         if plain and not _is_known_card(d):
-            known = sorted(p.stem for p in _card_dir().glob("*.yaml") if not p.name.startswith("."))
+            known = sorted(p.stem for p in datasets_dir().glob("*.yaml") if not p.name.startswith("."))
             raise ConfigError(f"unknown dataset '{d}' in datasets; known: {', '.join(known)} "
                               "(or give a card file, folder:PATH or csv:PATH)")
     # dataset_overrides are rules for a dataset *when* it is in the sweep (the default sweeps carry CoOp's
@@ -185,7 +183,7 @@ def validate_sweep(sweep: SweepConfig) -> None:
     unknown = [d for d in sweep.dataset_overrides if d not in sweep.datasets and not _is_known_card(d)]
     if unknown:
         raise ConfigError(f"dataset_overrides names {unknown[0]!r}, which is neither in datasets "
-                          f"({', '.join(sweep.datasets)}) nor a dataset card in {_card_dir()}")
+                          f"({', '.join(sweep.datasets)}) nor a dataset card in {datasets_dir()}")
     # shot_overrides are rules for a K *when* it is swept (the default sweeps carry CoOp's epochs for every
     # K), so `shots=[1]` on the command line keeps working.
     bad_k = [k for k in sweep.shot_overrides if k < 1 and k != ALL_SHOTS]
@@ -212,13 +210,7 @@ def validate_sweep(sweep: SweepConfig) -> None:
             raise ConfigError(f"eval_targets: name {t.name!r} must be letters, digits and _ . + -")
 
 
-def _card_dir() -> Path:
-    """The dataset cards' folder (as ``vlcat.data.cards.datasets_dir``, without importing torch for a plan)."""
-    env = os.environ.get("VLCAT_DATASETS_DIR")
-    return Path(env).expanduser() if env else CONFIG_DIR.parent / "datasets"
-
-
 def _is_known_card(name: str) -> bool:
-    return (_card_dir() / f"{name}.yaml").is_file()
+    return (datasets_dir() / f"{name}.yaml").is_file()
 
 

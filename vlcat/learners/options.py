@@ -1,0 +1,113 @@
+"""The ``learner`` config node's schema: the shared context options and each learner's own options.
+
+These dataclasses live here, apart from the learners, because the learner modules import torch and the
+config schema must not: ``import vlcat.config`` (and a sweep plan, a report, ``--help``) stays fast and
+torch-free. Each learner module names its options in its ``@register_learner(..., options=...)`` line, so a
+reader finds them from the learner; each options class here names its learner module.
+
+Adding a learner with options: its dataclass here, one line in :data:`LEARNER_OPTIONS` (the registry refuses
+a learner missing from it), the learner module, and its YAML in ``configs/learners/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
+"""Where the class name sits in a context prompt (``learner.class_token_position``)."""
+CTX_INIT_LENGTHS = ("tokens", "words")
+"""How a word init counts ``n_ctx`` (``learner.ctx_init_length``)."""
+CSC_WITH_INIT = ("per_class", "shared")
+"""What CSC does with a word init (``learner.csc_with_init``)."""
+
+
+@dataclass
+class ContextOptions:
+    """The ``learner`` node's own keys: the learner's name and the context options of every context learner."""
+
+    name: str = "coop"
+    """A registered learner (vlcat.learners.list_learners())."""
+    n_ctx: int = 16
+    """Learnable context vectors (a word init sets it; see ctx_init_length)."""
+    ctx_init: str = ""
+    """Initial context words (e.g. 'a photo of a'); empty = random N(0, init_std)."""
+    ctx_init_length: str = "tokens"
+    """tokens (every token of ctx_init is learnable) | words (CoOp's code: n_ctx = number of words, the
+    init's further tokens stay fixed after the context)."""
+    csc: bool = False
+    """One context per class (class-specific context) instead of one shared by all classes."""
+    csc_with_init: str = "per_class"
+    """With csc and a word init: per_class (each class gets a copy of the init) | shared (CoOp's code:
+    the word init wins and one shared context trains)."""
+    class_token_position: str = "end"
+    init_std: float = 0.02
+    fast_text: bool = True
+    """Use the exact fast text encoder (truncation + shared prefix); false = plain 77-token encoding."""
+
+
+@dataclass
+class CoCoOpOptions:
+    """``learner.cocoop``: options of :class:`vlcat.learners.cocoop.CoCoOp`."""
+
+    hidden_ratio: int = 16
+    """Meta-net bottleneck: hidden width = image-feature width // hidden_ratio (the authors: 16)."""
+
+
+@dataclass
+class KgCoOpOptions:
+    """``learner.kgcoop``: options of :class:`vlcat.learners.kgcoop.KgCoOp`."""
+
+    weight: float = 8.0
+    """lambda of the knowledge-guided term (the authors' base-to-novel scripts: 8.0)."""
+    templates: str = "paper"
+    """paper (the authors' per-dataset templates, the card's for other datasets) | card (the card's)."""
+
+
+@dataclass
+class LinearProbeOptions:
+    """``learner.linear_probe``: options of :class:`vlcat.learners.linear_probe.LinearProbe`."""
+
+    c: float = 0.0
+    """Inverse L2 regularisation strength; 0 = choose it on the few-shot validation split (CoOp's search)."""
+    search_steps: int = 8
+    """Rounds of CoOp's refinement around the best grid value."""
+    max_iter: int = 1000
+
+
+@dataclass
+class ProGradOptions:
+    """``learner.prograd``: options of :class:`vlcat.learners.prograd.ProGrad`."""
+
+    weight: float = 1.0
+    """lambda: how much of the conflicting component is removed (the authors: 1.0)."""
+    temperature: float = 1.0
+    """T of the distillation KL (the authors: 1.0)."""
+    templates: str = "paper"
+    """paper (the authors' per-dataset templates, the card's elsewhere) | card: the zero-shot teacher's prompt."""
+    init: str = "template"
+    """template (the authors: the teacher prompt's words in the last context slots, zeros before) |
+    coop (learner.ctx_init or random, as CoOp)."""
+    init_length: str = "words"
+    """With init=template: words (the authors: n_ctx slots hold as many tokens as the template has words;
+    further tokens stay fixed before the class name) | tokens (every token of the template's words learns)."""
+
+
+@dataclass
+class ZeroShotOptions:
+    """``learner.zeroshot``: options of :class:`vlcat.learners.zeroshot.ZeroShotCLIP`."""
+
+    templates: str = "single"
+    """'single' (the dataset card's hand-written template) or 'ensemble' (the card's template list)."""
+
+
+LEARNER_OPTIONS: dict[str, type | None] = {
+    "cocoop": CoCoOpOptions,
+    "coop": None,
+    "kgcoop": KgCoOpOptions,
+    "linear_probe": LinearProbeOptions,
+    "prograd": ProGradOptions,
+    "zeroshot": ZeroShotOptions,
+}
+"""Every learner, by the name ``learner.name`` takes (its module is ``vlcat/learners/<name>.py``), with the
+dataclass of its own config node ``learner.<name>`` (None: no options of its own). The config schema is
+built from this list; the registry checks that the learner modules register exactly these."""
