@@ -78,7 +78,7 @@ def config_differences(saved: Any, wanted: Any) -> list[str]:
     from omegaconf.errors import OmegaConfBaseException
 
     from vlcat.config import RunConfig, flatten
-    from vlcat.precision import ALIASES
+    from vlcat.precision_names import ALIASES
 
     flat = []
     for side in (saved, wanted):

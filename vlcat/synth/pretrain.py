@@ -35,6 +35,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset
 from tqdm import tqdm
 
+from vlcat.rundir import atomic_write_bytes, atomic_write_text
 from vlcat.synth.dataset import IMAGE_DIR, SPLIT_FILE, build_synth_dataset
 from vlcat.synth.tasks import DEFAULT_TASK, TASKS, Task
 from vlcat.synth.toy_model import ASSETS_DIR, build_clip, default_config, load_toy_clip, tokenizer
@@ -265,18 +266,6 @@ def evaluate(model: torch.nn.Module, config: dict[str, Any], folder: Path, *, sp
 # ---------------------------------------------------------------------------------------------- assets
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; committed assets must be readable by everyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_weights(model: torch.nn.Module, path: Path) -> None:
     """The full state dict, floats in fp16: keys exactly those of the open_clip ``CLIP`` the config builds.
 
@@ -286,11 +275,12 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 
     state = {k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu()).contiguous()
              for k, v in model.state_dict().items()}
-    _atomic_write(path, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+    # atomic (a killed pretraining never leaves half an asset); readable by everyone under the usual umask
+    atomic_write_bytes(path, lambda p: save_file(state, p, metadata={"format": "pt"}))
 
 
 def save_json(data: dict[str, Any], path: Path) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8"))
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------- training
