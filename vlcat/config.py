@@ -38,6 +38,7 @@ from vlcat.learners.registry import get_learner, learner_entries, list_learners
 from vlcat.paths import CONFIG_DIR, REPO_ROOT, find_config_file  # noqa: F401 - CONFIG_DIR, REPO_ROOT: re-exported
 from vlcat.precision_names import ALIASES as PRECISION_ALIASES
 from vlcat.precision_names import CHOICES as PRECISION_CHOICES
+from vlcat.splits import require_split
 
 
 @dataclass
@@ -339,7 +340,6 @@ def load_config(files: list[str | os.PathLike] | str | os.PathLike | None = None
 
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-_SPLITS = ("train", "val", "test")
 _BUILTIN_MODELS = ("vlcat-toy",)
 
 
@@ -386,9 +386,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"{bad_number} is not a finite number; give a real value")
     if not _DEVICE.match(cfg.model.device):
         raise ConfigError(f"model.device={cfg.model.device!r} is not one of: auto, cpu, cuda, cuda:<N>, mps")
-    bad_splits = [s for s in cfg.train.eval_splits if s not in _SPLITS]
-    if bad_splits:
-        raise ConfigError(f"train.eval_splits: {bad_splits[0]!r} is not one of: {', '.join(_SPLITS)}")
+    for split in cfg.train.eval_splits:
+        require_split(split, "train.eval_splits")
     if cfg.model.pretrained and (cfg.model.config or (cfg.model.name in _BUILTIN_MODELS and not cfg.model.checkpoint)):
         what = "model.config builds" if cfg.model.config else f"{cfg.model.name} ships with"
         raise ConfigError(f"model.pretrained={cfg.model.pretrained!r} would be ignored: {what} its own weights; "

@@ -34,6 +34,7 @@ from vlcat.learners import TaskSpec, build_learner
 from vlcat.learners.base import LearnerStateError, PromptLearner
 from vlcat.precision import apply_precision, cast_learner, check_run_device
 from vlcat.rundir import atomic_write_text
+from vlcat.splits import SPLITS, require_split
 from vlcat.train.checkpoint import load_checkpoint, save_checkpoint
 from vlcat.train.evaluate import classification_metrics, predict_logits
 from vlcat.train.features import FeatureCache, SeededImages
@@ -162,7 +163,7 @@ def drop_undecodable(splits: DatasetSplits) -> DatasetSplits:
         return splits
     warnings.warn(f"{splits.name}: {len(bad)} image(s) cannot be decoded and are left out, e.g. {sorted(bad)[0]}",
                   stacklevel=2)
-    keep = {s: [d for d in getattr(splits, s) if d.path not in bad] for s in ("train", "val", "test")}
+    keep = {s: [d for d in getattr(splits, s) if d.path not in bad] for s in SPLITS}
     return dataclasses.replace(splits, **keep, skipped=[*splits.skipped, *sorted(bad)])
 
 
@@ -301,9 +302,8 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     state = _decide(run_dir, cfg, resume, overwrite)
     if state == "finished" and resume and not overwrite:
         return rundir.read_record(run_dir)  # same config: the finished result is the answer
-    invalid = [s for s in cfg.train.eval_splits if s not in ("train", "val", "test")]
-    if invalid:  # also checked by config validation; kept here for configs built in code
-        raise ConfigError(f"train.eval_splits: {invalid[0]!r} is not one of train, val, test")
+    for split in cfg.train.eval_splits:  # also checked by config validation; kept here for configs built in code
+        require_split(split, "train.eval_splits")
     check_run_device(cfg.model.precision, resolve_device(cfg.model.device))  # before the data is read
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -469,8 +469,7 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
         if fixed:
             raise ConfigError(f"{fixed[0]} cannot change at evaluation: the run's prompt was trained with "
                               f"{fixed[0]}={_get(saved, fixed[0])!r}")
-    if split not in ("train", "val", "test"):
-        raise ConfigError(f"split must be train, val or test, got '{split}'")
+    require_split(split, "split")
     if name is not None and not rundir.safe_name(name):
         raise ConfigError(f"--name {name!r} must be a plain file name (letters, digits, _ . + -); the result "
                           f"goes to {run_dir / rundir.EVAL_DIR}/<name>.json")
