@@ -32,9 +32,28 @@ COOP_TEMPLATES = {
     "imagenet_a": "a photo of a {}.",
     "imagenet_r": "a photo of a {}.",
 }
+# The authors' CUSTOM_TEMPLATES (KgCoOp/trainers/kgcoop.py, ProGrad.public/trainers/prograd.py) where they
+# differ from CoOp's; elsewhere they are CoOp's.
+KGCOOP_OWN = {"dtd": "a photo of a {}, a type of texture."}
+PROGRAD_OWN = {"oxford_pets": "a type of pet, a photo of a {}.", "oxford_flowers": "a type of flower, a photo of a {}.",
+               "fgvc_aircraft": "a type of aircraft, a photo of a {}.", "dtd": "a texture of {}.",
+               "food101": "a type of food, a photo of {}."}
 CLASS_COUNTS = {"imagenet": 1000, "caltech101": 100, "oxford_pets": 37, "stanford_cars": 196, "oxford_flowers": 102,
                 "food101": 101, "fgvc_aircraft": 100, "sun397": 397, "dtd": 47, "eurosat": 10, "ucf101": 101,
                 "imagenet_v2": 1000, "imagenet_sketch": 1000, "imagenet_a": 200, "imagenet_r": 200}
+
+
+def test_the_cards_hold_each_methods_published_prompt():
+    """KgCoOp and ProGrad read their authors' per-dataset prompt from the card (``method_templates``)."""
+    from vlcat.learners.base import TaskSpec
+    from vlcat.learners.kgcoop import paper_template
+
+    for name in BENCHMARKS:
+        card = resolve_card(name)
+        task = TaskSpec(["x"], card.template, card.all_templates(), card.name, dict(card.method_templates))
+        assert paper_template("kgcoop", task, "paper") == KGCOOP_OWN.get(name, COOP_TEMPLATES[name]), name
+        assert paper_template("prograd", task, "paper") == PROGRAD_OWN.get(name, COOP_TEMPLATES[name]), name
+        assert paper_template("prograd", task, "card") == COOP_TEMPLATES[name]
 
 
 def test_datasets_dir_is_the_checkout():

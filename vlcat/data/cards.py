@@ -35,7 +35,7 @@ DEFAULT_DOMAIN = "images of everyday categories"
 # another reader is rejected too: it would be silently ignored otherwise.
 _COMMON_KEYS = {
     "name", "kind", "title", "reader", "folder", "image_dir", "num_classes", "classname_fixes",
-    "replace_underscores", "template", "templates", "domain", "prepare", "notes",
+    "replace_underscores", "template", "templates", "method_templates", "domain", "prepare", "notes",
 }
 _READER_KEYS: dict[str, set[str]] = {
     "split_json": {"split_file", "paths_relative_to"},
@@ -84,6 +84,9 @@ class DatasetCard:
     replace_underscores: bool = True
     template: str = DEFAULT_TEMPLATE
     templates: list[str] = field(default_factory=list)
+    method_templates: dict[str, str] = field(default_factory=dict)
+    """A method's own hand-written prompt for this dataset, by learner name, where its authors' code
+    differs from CoOp's (KgCoOp's and ProGrad's CUSTOM_TEMPLATES): the dataset's knowledge lives on its card."""
     domain: str = DEFAULT_DOMAIN
     prepare: str = ""
     notes: str = ""
@@ -219,6 +222,11 @@ def card_from_dict(data: Any, *, source: str, default_name: str) -> DatasetCard:
         if not isinstance(ts, list):
             raise _fail(source, "'templates' must be a list of strings")
         card.templates = [_check_template(source, "templates", t) for t in ts]
+    if "method_templates" in data:
+        mt = data["method_templates"]
+        if not isinstance(mt, dict) or not all(isinstance(k, str) for k in mt):
+            raise _fail(source, "'method_templates' must map learner names to templates")
+        card.method_templates = {k: _check_template(source, f"method_templates.{k}", v) for k, v in mt.items()}
     return card
 
 

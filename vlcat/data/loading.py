@@ -135,6 +135,7 @@ def load_dataset(name: str | Path, root: str | Path | None, *, strict: bool = Tr
         classnames=names,
         template=card.template,
         templates=card.all_templates(),
+        method_templates=dict(card.method_templates),
         domain=card.domain,
         skipped=skipped,
         root=str(root_path) if root_path is not None else "",

@@ -47,6 +47,7 @@ class DatasetSplits:
     num_shots: int | None = None  # K of the few-shot sample; None = full split
     seed: int | None = None  # seed of the few-shot sample
     lists_sha256: str = ""  # digest of the lists as read (see loading.lists_digest), for run records
+    method_templates: dict[str, str] = field(default_factory=dict)  # the card's, by learner name
 
     @property
     def num_classes(self) -> int:

@@ -70,7 +70,8 @@ def export_classifier(run_dir: str | Path, out: str | Path | None = None) -> dic
     if not classnames:
         raise RunError(f"{run_dir / rundir.RECORD} lists no class names; rerun it with this vlcat version")
     clip = load_model(cfg)
-    learner = build_learner(cfg.learner, clip, TaskSpec(classnames, card.template, card.all_templates(), card.name))
+    learner = build_learner(cfg.learner, clip, TaskSpec(classnames, card.template, card.all_templates(), card.name,
+                                                      dict(card.method_templates)))
     learner = learner.to(clip.device)
     if learner.trained_by != "none":
         try:

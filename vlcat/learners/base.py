@@ -47,7 +47,9 @@ class TaskSpec:
     templates: list[str] = field(default_factory=list)
     """The card's template ensemble (falls back to ``[template]``)."""
     dataset: str = ""
-    """Card name, for learners whose published settings differ per dataset (KgCoOp's templates)."""
+    """Card name (records and messages)."""
+    method_templates: dict[str, str] = field(default_factory=dict)
+    """The card's per-method prompts (``method_templates``: KgCoOp's and ProGrad's own, by learner name)."""
 
 
 @dataclass

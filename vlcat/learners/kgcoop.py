@@ -7,8 +7,9 @@ context does not forget what CLIP knew about unseen classes:
 
 with ``w_c`` the learned class features and ``w_c^clip`` CLIP's features of a hand-written prompt for
 class c. The authors weight the term by lambda = 8 and build ``w^clip`` from their own per-dataset
-templates (``KGCOOP_TEMPLATES``; they differ from CoOp's for DTD: "a photo of a {}, a type of texture."
-instead of "{} texture."). ``learner.kgcoop.templates=card`` uses the dataset card's template instead.
+templates (each dataset card's ``method_templates.kgcoop``; they differ from CoOp's for DTD: "a photo of
+a {}, a type of texture." instead of "{} texture."). ``learner.kgcoop.templates=card`` uses the
+dataset card's template instead.
 """
 
 from __future__ import annotations
@@ -26,29 +27,11 @@ from vlcat.learners.options import KgCoOpOptions
 from vlcat.learners.registry import register_learner
 from vlcat.learners.zeroshot import template_features
 
-#: The authors' hand-written prompts (KgCoOp/trainers/kgcoop.py, CUSTOM_TEMPLATES), by vlcat dataset card.
-KGCOOP_TEMPLATES = {
-    "oxford_pets": "a photo of a {}, a type of pet.",
-    "oxford_flowers": "a photo of a {}, a type of flower.",
-    "fgvc_aircraft": "a photo of a {}, a type of aircraft.",
-    "dtd": "a photo of a {}, a type of texture.",
-    "eurosat": "a centered satellite photo of {}.",
-    "stanford_cars": "a photo of a {}.",
-    "food101": "a photo of {}, a type of food.",
-    "sun397": "a photo of a {}.",
-    "caltech101": "a photo of a {}.",
-    "ucf101": "a photo of a person doing {}.",
-    "imagenet": "a photo of a {}.",
-    "imagenet_sketch": "a photo of a {}.",
-    "imagenet_v2": "a photo of a {}.",
-    "imagenet_a": "a photo of a {}.",
-    "imagenet_r": "a photo of a {}.",
-}
 
-
-def paper_template(table: dict[str, str], task: TaskSpec, which: str) -> str:
-    """The authors' template for this dataset when asked and known, else the dataset card's."""
-    return table.get(task.dataset, task.template) if which == "paper" else task.template
+def paper_template(method: str, task: TaskSpec, which: str) -> str:
+    """The authors' template for this dataset when asked and the card has one (its ``method_templates``),
+    else the card's own."""
+    return task.method_templates.get(method, task.template) if which == "paper" else task.template
 
 
 @register_learner("kgcoop", options=KgCoOpOptions)
@@ -57,7 +40,7 @@ class KgCoOp(CoOp):
 
     @classmethod
     def from_config(cls, cfg: Any, clip: ClipBundle, task: TaskSpec) -> KgCoOp:
-        template = paper_template(KGCOOP_TEMPLATES, task, cfg.kgcoop.templates)
+        template = paper_template("kgcoop", task, cfg.kgcoop.templates)
         return cls(clip, task.classnames, weight=cfg.kgcoop.weight, template=template, **context_kwargs(cfg))
 
     @classmethod

@@ -14,8 +14,8 @@ parameter tensor, with ``g_ce`` and ``g_kd`` the two gradients:
 (lambda = 1 removes the conflicting component entirely). The authors' code computes the KL as the
 cross-entropy to the teacher's distribution, which has the same gradient. Their base-to-novel setting:
 RN50, 4 shots, 16 context vectors whose last slots are initialised from the words of their per-dataset
-template (``PROGRAD_TEMPLATES``, the class name last) and the first ones with zeros, lambda = 1, T = 1,
-100 epochs, batch 32.
+template (each dataset card's ``method_templates.prograd``, the class name last) and the first ones with
+zeros, lambda = 1, T = 1, 100 epochs, batch 32.
 
 The template init as the authors wrote it (``ProGrad.public/trainers/prograd.py``, the PromptLearner's init
 block), ``learner.prograd.init_length=words``: the template's words before the class name
@@ -43,25 +43,6 @@ from vlcat.learners.options import ProGradOptions
 from vlcat.learners.reembed import text_token_ids
 from vlcat.learners.registry import register_learner
 from vlcat.learners.zeroshot import template_features
-
-#: The authors' hand-written prompts (ProGrad.public/trainers/prograd.py, CUSTOM_TEMPLATES), by vlcat card.
-PROGRAD_TEMPLATES = {
-    "oxford_pets": "a type of pet, a photo of a {}.",
-    "oxford_flowers": "a type of flower, a photo of a {}.",
-    "fgvc_aircraft": "a type of aircraft, a photo of a {}.",
-    "dtd": "a texture of {}.",
-    "eurosat": "a centered satellite photo of {}.",
-    "stanford_cars": "a photo of a {}.",
-    "food101": "a type of food, a photo of {}.",
-    "sun397": "a photo of a {}.",
-    "caltech101": "a photo of a {}.",
-    "ucf101": "a photo of a person doing {}.",
-    "imagenet": "a photo of a {}.",
-    "imagenet_sketch": "a photo of a {}.",
-    "imagenet_v2": "a photo of a {}.",
-    "imagenet_a": "a photo of a {}.",
-    "imagenet_r": "a photo of a {}.",
-}
 
 
 def template_words(template: str) -> str:
@@ -91,7 +72,7 @@ class ProGrad(CoOp):
     @classmethod
     def from_config(cls, cfg: Any, clip: ClipBundle, task: TaskSpec) -> ProGrad:
         o = cfg.prograd
-        template = paper_template(PROGRAD_TEMPLATES, task, o.templates)
+        template = paper_template("prograd", task, o.templates)
         return cls(clip, task.classnames, weight=o.weight, temperature=o.temperature, template=template,
                    init=o.init, init_length=o.init_length, **context_kwargs(cfg))
 

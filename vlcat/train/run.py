@@ -183,7 +183,8 @@ def load_model(cfg: RunConfig) -> ClipBundle:
 
 
 def make_learner(cfg: RunConfig, clip: ClipBundle, splits: DatasetSplits) -> PromptLearner:
-    task = TaskSpec(splits.classnames, splits.template, list(splits.templates or []), splits.name)
+    task = TaskSpec(splits.classnames, splits.template, list(splits.templates or []), splits.name,
+                    dict(splits.method_templates))
     learner = cast_learner(build_learner(cfg.learner, clip, task))  # half under fp16, as the authors'
     # A word init decides how many vectors train (as in CoOp); the saved config must say the same number.
     if learner.has_context and cfg.learner.ctx_init.strip() and learner.n_ctx != cfg.learner.n_ctx:
