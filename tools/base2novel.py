@@ -2,7 +2,7 @@
 
 import sys
 
-from vlcat.cli import base2novel_main
+from vlcat.cli.sweeps import base2novel_main
 
 if __name__ == "__main__":
     sys.exit(base2novel_main())

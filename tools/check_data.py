@@ -2,7 +2,7 @@
 
 import sys
 
-from vlcat.cli import check_data_main
+from vlcat.cli.data import main
 
 if __name__ == "__main__":
-    sys.exit(check_data_main())
+    sys.exit(main())

@@ -2,7 +2,7 @@
 
 import sys
 
-from vlcat.cli import eval_main
+from vlcat.cli.train import eval_main
 
 if __name__ == "__main__":
     sys.exit(eval_main())

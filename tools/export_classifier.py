@@ -2,7 +2,7 @@
 
 import sys
 
-from vlcat.cli import export_classifier_main
+from vlcat.cli.interop import export_main
 
 if __name__ == "__main__":
-    sys.exit(export_classifier_main())
+    sys.exit(export_main())

@@ -3,7 +3,7 @@
 
 import sys
 
-from vlcat.sweeps import fewshot_main
+from vlcat.cli.sweeps import fewshot_main
 
 if __name__ == "__main__":
     sys.exit(fewshot_main())

@@ -3,7 +3,7 @@
 
 import sys
 
-from vlcat.cli import import_checkpoint_main
+from vlcat.cli.interop import import_main
 
 if __name__ == "__main__":
-    sys.exit(import_checkpoint_main())
+    sys.exit(import_main())

@@ -1,82 +1,10 @@
-"""Share of usable LLM proposals per meta-prompt style (scored_list = the paper's, variations = ours).
+"""Share of usable LLM proposals per meta-prompt style: ``python tools/probe_proposals.py [--repeats 8]``.
 
-    python tools/probe_proposals.py                          # the local vLLM server (reused), 4 stages per style
-    python tools/probe_proposals.py --repeats 8 --run-dir runs/x/coop+catalyst/synth_shapes/shots16_seed1_base
+The command is ``vlcat.cli.bench.proposals.main`` (help: ``--help``); this script only calls it."""
 
-Each "stage" asks for num_candidates x num_requests prompts about the synth_shapes task (n_ctx 4, class
-name at the end) with the same prompts shown; a proposal is usable when the stage's parser accepts it
-(no copy of a shown prompt, no class name, within the length bounds). Prints one JSON object. A server
-that requires a key gets it from VLCAT_LLM_API_KEY.
-"""
-
-from __future__ import annotations
-
-import argparse
-import json
-import os
 import sys
-from pathlib import Path
 
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--styles", nargs="*", default=["scored_list", "variations"])
-    p.add_argument("--repeats", type=int, default=4, help="stages (seeds) per shown set and style")
-    p.add_argument("--num-candidates", type=int, default=4)
-    p.add_argument("--num-requests", type=int, default=2)
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--run-dir", help="take the shown prompts from this run's llm_stages/ instead")
-    p.add_argument("--url", help="OpenAI-compatible endpoint (default: the running local server)")
-    p.add_argument("--no-banned-words", action="store_true",
-                   help="leave out the variations meta-prompt's list of class words (the parser still rejects them)")
-    args = p.parse_args(argv)
-
-    from vlcat.bench.usable import default_shown, measure, shown_from_run
-    from vlcat.catalyst.endpoint import Endpoint
-    from vlcat.catalyst.metaprompt import TaskInfo, sample_classnames
-    from vlcat.catalyst.parse import CandidateParser
-    from vlcat.clip import load_clip
-    from vlcat.data import load_dataset
-    from vlcat.learners.reembed import text_token_ids
-    from vlcat.llm.client import LLMClient
-    from vlcat.llm.endpoint import ENV_API_KEY
-    from vlcat.llm.serve import find_running
-    from vlcat.synth.dataset import build_synth_dataset
-    from vlcat.train.run import default_cache_dir
-
-    root = default_cache_dir() / "data"
-    build_synth_dataset(root)
-    splits = load_dataset("synth_shapes", str(root))
-    tokenizer = load_clip("vlcat-toy").tokenizer
-    n_ctx = 4
-    if args.url:
-        url, model = args.url, None
-    else:
-        handle = find_running(None, api_key=os.environ.get(ENV_API_KEY))
-        if handle is None:
-            print("error: no running LLM server; start one with tools/serve_llm.py or pass --url", file=sys.stderr)
-            return 2
-        url, model = handle.url, handle.served_name
-    client = LLMClient(url, model or "default", api_key=os.environ.get(ENV_API_KEY), use_cache=False,
-                       max_retries=1, timeout=120)
-    endpoint = Endpoint(url, model, "reused", client=client)
-    max_words = 2 * n_ctx
-    parser = CandidateParser(max_chars=12 * n_ctx + 24, max_tokens=max_words,
-                             count_tokens=lambda t: len(text_token_ids(tokenizer, t)), classnames=splits.classnames,
-                             allowed_words=[splits.template])
-    task = TaskInfo(splits.domain or splits.name, len(splits.classnames),
-                    sample_classnames(splits.classnames, 10), "end", n_ctx,
-                    class_words=[] if args.no_banned_words else parser.class_words)
-    shown = shown_from_run(Path(args.run_dir)) if args.run_dir else default_shown()
-    budget = args.num_candidates * (3 * n_ctx // 2 + 6) + 24
-    results = measure(endpoint, task, parser, shown, args.styles, num_candidates=args.num_candidates,
-                      num_requests=args.num_requests, temperature=args.temperature, max_tokens=budget,
-                      max_words=max_words, repeats=args.repeats)
-    print(json.dumps({"model": model, "shown_sets": len(shown), "repeats": args.repeats,
-                      "per_stage": args.num_candidates * args.num_requests, "temperature": args.temperature,
-                      "styles": [r.to_dict() for r in results]}, indent=1))
-    return 0
-
+from vlcat.cli.bench.proposals import main
 
 if __name__ == "__main__":
     sys.exit(main())

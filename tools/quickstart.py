@@ -1,8 +1,8 @@
-"""The offline quickstart (what `make quickstart` runs); see vlcat/quickstart.py."""
+"""The offline quickstart (what `make quickstart` runs); see vlcat/cli/quickstart.py."""
 
 import sys
 
-from vlcat.quickstart import main
+from vlcat.cli.quickstart import main
 
 if __name__ == "__main__":
     sys.exit(main())

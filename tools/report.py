@@ -2,7 +2,7 @@
 
 import sys
 
-from vlcat.cli import report_main
+from vlcat.cli.report import main
 
 if __name__ == "__main__":
-    sys.exit(report_main())
+    sys.exit(main())

@@ -8,7 +8,7 @@
 
 import sys
 
-from vlcat.cli import serve_llm_main
+from vlcat.cli.llm import main
 
 if __name__ == "__main__":
-    sys.exit(serve_llm_main())
+    sys.exit(main())

@@ -10,7 +10,7 @@ and SIGTERM are therefore ignored (with a note) for the rest of the process.
 
 Only signals shield a process: a stop requested in code (a test's callback) leaves the handlers as they were.
 A library caller whose run was stopped by a signal keeps ignoring SIGINT/SIGTERM afterwards, since it was
-asked to stop; the CLI guard (``vlcat.cli._guard``) resets the state when it starts.
+asked to stop; the CLI guard (``vlcat.cli.guard.run_guarded``) resets the state when it starts.
 """
 
 from __future__ import annotations

@@ -233,3 +233,10 @@ def render_table(results: dict[str, FamilyResult]) -> str:
                    "refused": "refused in one line"}.get(res.outcome, res.outcome)
         lines.append(f"| {fam.title} | {counts.get(key, 0)} | {verdict} | {checked} | {fam.why} |")
     return "\n".join(lines)
+
+
+def replace_table(readme: str, table: str) -> str:
+    """README text with the block between the zoo-table markers replaced by ``table``."""
+    head, rest = readme.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}"

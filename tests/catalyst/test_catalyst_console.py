@@ -9,7 +9,7 @@ import json
 from vlcat.catalyst import build_catalyst  # noqa: F401 - registers the catalyst callback builder
 from vlcat.catalyst.console import digest
 from vlcat.config import load_config
-from vlcat.report_cli import make_report
+from vlcat.report import make_report
 from vlcat.testing import tiny_overrides
 from vlcat.train.run import run_training
 

@@ -7,7 +7,7 @@ import json
 
 from vlcat.cli import eval_main
 from vlcat.config import load_config
-from vlcat.report_cli import make_report
+from vlcat.report import make_report
 from vlcat.testing import tiny_overrides
 from vlcat.train.run import run_training
 

@@ -186,7 +186,7 @@ def test_eval_cannot_change_what_the_prompt_is(tiny_data, tiny_model_file, tmp_p
 
 
 def test_report_out_that_is_a_file(tiny_data, tiny_model_file, tmp_path, capsys):
-    from vlcat.report_cli import main as report_main
+    from vlcat.cli.report import main as report_main
 
     assert train_main(_over(tiny_data, tiny_model_file, tmp_path, **{"optim.max_epoch": 1})) == 0
     (tmp_path / "report.txt").write_text("mine")

@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vlcat.data.doctor import default_datasets, diagnose, main
+from vlcat.cli.data import main
+from vlcat.data.doctor import default_datasets, diagnose
 
 REPO = Path(__file__).resolve().parents[2]
 

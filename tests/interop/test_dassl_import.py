@@ -131,7 +131,7 @@ def test_import_then_eval_scores_like_a_learner_holding_the_same_tensors(name, t
 
 
 def test_novel_classes_and_report_use_the_imported_run(tiny_data, tiny_model_file, tmp_path, capsys):
-    from vlcat.report_cli import make_report
+    from vlcat.report import make_report
 
     over, cfg, _, _, reference = _setup("coop", tiny_data, tiny_model_file, tmp_path, "runs/imported")
     _randomize(reference)

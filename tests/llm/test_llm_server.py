@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from vlcat.llm.cli import main as serve_llm_main
+from vlcat.cli.llm import main as serve_llm_main
 from vlcat.llm.client import ChatRequest, LLMClient
 from vlcat.llm.errors import (
     LLMAuthError,

@@ -11,10 +11,10 @@ from vlcat.bench.suite import (
     PROTOCOLS,
     estimate_seconds,
     load_suite,
-    main,
     parse_learner,
     suite_cards,
 )
+from vlcat.cli.bench.offline import suite_main as main
 from vlcat.errors import ConfigError
 from vlcat.sweeps import plan_sweep
 from vlcat.synth.tasks import SHIFTS, TASKS

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vlcat.quickstart import main
+from vlcat.cli.quickstart import main
 from vlcat.sweeps import load_sweep, plan_sweep
 
 
@@ -39,7 +39,7 @@ def test_short_quickstart_runs_end_to_end(llm_server, tmp_path, capsys, monkeypa
 
 
 def test_the_quickstart_prints_the_setup_steps_this_make_ran(tmp_path, monkeypatch):
-    from vlcat.quickstart import setup_lines
+    from vlcat.cli.quickstart import setup_lines
 
     log = tmp_path / "setup-times"
     log.write_text("project-venv 86 1000\nllm-venv 98 1100\nllm-model 20 1130\nproject-venv 300 10\n")

@@ -11,9 +11,9 @@ import shutil
 import pytest
 import torch
 
+from vlcat.cli.report import main as report_main
 from vlcat.config import load_config
 from vlcat.environment import SAME_IN_A_CELL, environment_warnings
-from vlcat.report_cli import main as report_main
 from vlcat.results import load_results
 from vlcat.testing import tiny_overrides, write_tiny_dataset
 from vlcat.train.run import run_training

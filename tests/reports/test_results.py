@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from vlcat.report_cli import main as report_main
-from vlcat.report_cli import make_report
+from vlcat.cli.report import main as report_main
+from vlcat.report import make_report
 from vlcat.results import harmonic_mean, load_results, summarize
 from vlcat.tables import GAP, build_tables, to_csv, to_markdown
 

@@ -90,7 +90,7 @@ def test_local_ray_sweep_gives_the_sequential_records(tmp_path, tiny_env, sweep_
 def test_failed_run_does_not_stop_the_others_on_either_backend(tmp_path, tiny_env, sweep_file, capsys):
     import ray  # noqa: F401  installed by the test setup; missing must fail, not skip
 
-    from vlcat.sweeps import base2novel_main
+    from vlcat.cli.sweeps import base2novel_main
 
     # The coop method reads its images from an empty folder: its run fails when it loads the data, after the
     # plan was made; the zero-shot run must still finish, and the summary names the failed folder.
@@ -116,7 +116,7 @@ def test_missing_ray_simulated_absent_gives_one_line_and_exit_2(tmp_path):
     """Ray is made unimportable in a fresh interpreter (sys.modules['ray'] = None), as on an install without
     the extra; ``--backend ray`` must then be a one-line error naming the install command, before any work."""
     code = ("import sys; sys.modules['ray'] = None\n"
-            "from vlcat.sweeps import fewshot_main\n"
+            "from vlcat.cli.sweeps import fewshot_main\n"
             f"sys.exit(fewshot_main(['--backend', 'ray', '-o', {str(tmp_path / 'out')!r}]))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
@@ -261,7 +261,7 @@ def test_catalyst_runs_of_a_ray_sweep_share_the_sweeps_endpoint(llm_server, tmp_
     its Ray tasks use that URL, whatever their node's own state file says."""
     import ray  # noqa: F401  installed by the test setup; missing must fail, not skip
 
-    from vlcat.sweeps import base2novel_main
+    from vlcat.cli.sweeps import base2novel_main
 
     monkeypatch.setenv("VLCAT_CACHE", str(tmp_path / "vc"))
     state = tmp_path / "vc" / "llm" / "server.json"

@@ -8,9 +8,10 @@ import re
 import numpy as np
 import pytest
 
+from vlcat.cli.sweeps import base2novel_main, fewshot_main
 from vlcat.errors import RunError
-from vlcat.report_cli import make_report
-from vlcat.sweeps import base2novel_main, fewshot_main, load_sweep, plan_sweep, run_sweep
+from vlcat.report import make_report
+from vlcat.sweeps import load_sweep, plan_sweep, run_sweep
 
 pytestmark = pytest.mark.slow
 

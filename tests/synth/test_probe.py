@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from vlcat.cli import toy_probe as probe_toy_world
 from vlcat.errors import DataError
 from vlcat.synth.probe import probe, styled_task
 from vlcat.synth.tasks import DEFAULT_TASK, TASKS
-
-_TOOL = Path(__file__).resolve().parents[2] / "tools" / "probe_toy_world.py"
-_spec = importlib.util.spec_from_file_location("probe_toy_world", _TOOL)
-probe_toy_world = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(probe_toy_world)
 
 
 def test_styled_task_replaces_only_the_named_fields() -> None:

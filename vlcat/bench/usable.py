@@ -88,3 +88,56 @@ def measure(endpoint: Endpoint, task: TaskInfo, parser: CandidateParser, shown_s
 
 def default_shown() -> list[list[ScoredText]]:
     return [[ScoredText(t, Fitness(0.0, 0.0, acc, 1.0), "trajectory") for t, acc in DEFAULT_SHOWN]]
+
+
+@dataclass
+class ProbeSetup:
+    """What one probe asks with: the synth_shapes task as a stage shows it, the stage's parser, and the
+    reply bounds (``max_words`` is the parser's own word bound; ``max_tokens`` the reply budget)."""
+
+    task: TaskInfo
+    parser: CandidateParser
+    max_words: int
+    max_tokens: int
+
+
+def stage_limits(n_ctx: int, num_candidates: int) -> tuple[int, int, int]:
+    """(characters, words, reply tokens) a catalyst stage allows with the default catalyst settings.
+
+    The catalyst's stage runner derives the same bounds from ``catalyst.max_prompt_chars`` and
+    ``catalyst.max_prompt_tokens`` (0 = automatic) when it builds its parser (vlcat/catalyst/callback.py):
+    the probe measures what that parser accepts, so it reads the settings, not numbers of its own.
+    """
+    from vlcat.config import CatalystConfig
+
+    c = CatalystConfig()
+    max_chars = c.max_prompt_chars or 12 * n_ctx + 24
+    max_words = c.max_prompt_tokens or 2 * n_ctx
+    # as the catalyst's LLM proposer: N prompts of n_ctx words (~1.5 tokens a word plus JSON quoting)
+    budget = num_candidates * (3 * n_ctx // 2 + 6) + 24
+    return max_chars, max_words, budget
+
+
+def probe_setup(num_candidates: int, *, banned_words: bool = True, n_ctx: int = 4) -> ProbeSetup:
+    """The synth_shapes task (written to the cache if missing; vlcat-toy's tokenizer, class name at the end)
+    and the parser a stage of a run on it would use."""
+    from vlcat.catalyst.metaprompt import sample_classnames
+    from vlcat.clip import load_clip
+    from vlcat.config import CatalystConfig
+    from vlcat.data import load_dataset
+    from vlcat.learners.reembed import text_token_ids
+    from vlcat.synth.dataset import build_synth_dataset
+    from vlcat.train.run import default_cache_dir
+
+    root = default_cache_dir() / "data"
+    build_synth_dataset(root)
+    splits = load_dataset("synth_shapes", str(root))
+    tokenizer = load_clip("vlcat-toy").tokenizer
+    max_chars, max_words, budget = stage_limits(n_ctx, num_candidates)
+    parser = CandidateParser(max_chars=max_chars, max_tokens=max_words,
+                             count_tokens=lambda t: len(text_token_ids(tokenizer, t)), classnames=splits.classnames,
+                             allowed_words=[splits.template])
+    task = TaskInfo(splits.domain or splits.name, len(splits.classnames),
+                    sample_classnames(splits.classnames, CatalystConfig().num_class_examples), "end", n_ctx,
+                    class_words=parser.class_words if banned_words else [])
+    return ProbeSetup(task, parser, parser.max_tokens, budget)

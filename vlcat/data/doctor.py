@@ -14,8 +14,6 @@ decoded only with ``--decode`` (a full decode of ImageNet takes a while).
 
 from __future__ import annotations
 
-import argparse
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,32 +128,3 @@ def diagnose(name: str, root: str | Path | None, *, decode: bool = False) -> Dia
         sizes = f"train {len(raw.train)} / val {len(raw.val)} / test {len(raw.test)} images"
         dx.summary = f"{len(names)} classes, {sizes} in {ddir}"
     return dx
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``vlcat-check-data``: one line per dataset that is ready, one per problem of one that is not."""
-    p = argparse.ArgumentParser(prog="vlcat-check-data", description="Check that datasets are prepared under a "
-                                "data root before training: one line per problem and what to do.")
-    p.add_argument("datasets", nargs="*", help="card names, card files, folder:PATH or csv:PATH (default: every "
-                   "benchmark card in datasets/ but the generated synth_* ones)")
-    p.add_argument("--root", "-r", default="data", help="the data root, as data.root= (default: data)")
-    p.add_argument("--decode", action="store_true", help="also decode every image (slow on large datasets)")
-    args = p.parse_args(argv)
-    from vlcat.cli import _guard
-
-    return _guard(lambda: _report([diagnose(n, args.root, decode=args.decode)
-                                   for n in args.datasets or default_datasets()]))
-
-
-def _report(results: list[Diagnosis]) -> int:
-    for dx in results:
-        if dx.ready:
-            print(f"ok       {dx.name}: {dx.summary}")
-        for line in dx.problems:
-            print(f"PROBLEM  {line}")
-    not_ready = [dx.name for dx in results if not dx.ready]
-    if not_ready:
-        print(f"{len(not_ready)} of {len(results)} dataset(s) not ready: {', '.join(not_ready)}", file=sys.stderr)
-        return 1
-    print(f"all {len(results)} dataset(s) ready", file=sys.stderr)
-    return 0

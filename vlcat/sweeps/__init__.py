@@ -45,26 +45,11 @@ from vlcat.sweeps.schema import (
 )
 from vlcat.sweeps.stop import SweepInterrupted
 
-
-def fewshot_main(argv: list[str] | None = None) -> int:
-    """``vlcat-fewshot`` (see :mod:`vlcat.sweeps.cli`)."""
-    from vlcat.sweeps.cli import fewshot_main as main
-
-    return main(argv)
-
-
-def base2novel_main(argv: list[str] | None = None) -> int:
-    """``vlcat-base2novel`` (see :mod:`vlcat.sweeps.cli`)."""
-    from vlcat.sweeps.cli import base2novel_main as main
-
-    return main(argv)
-
-
 __all__ = [
     "ALL_SHOTS", "LABEL", "PROTOCOLS", "RECORD", "RUN_CONFIG", "SPLITS", "SUBSETS", "Backend", "EvalTarget",
     "MethodSpec", "PlannedEval", "PlannedRun", "RunState", "StepResult", "SweepConfig", "SweepFailed",
     "SweepInterrupted",
-    "base2novel_main", "check_plan", "config_differences", "dataset_label", "execute_run", "failure_summary",
-    "fewshot_main", "inspect_run", "load_sweep", "plan_sweep", "read_record", "run_folder", "run_sweep",
+    "check_plan", "config_differences", "dataset_label", "execute_run", "failure_summary",
+    "inspect_run", "load_sweep", "plan_sweep", "read_record", "run_folder", "run_sweep",
     "validate_sweep",
 ]

@@ -1,73 +1,14 @@
-"""Command-line entry points (also installed as ``vlcat-*`` console scripts).
+"""``vlcat-train`` and ``vlcat-eval`` (``tools/train.py``, ``tools/eval.py``): one run, trained or evaluated.
 
-They parse arguments and call the library; every ``VlcatError`` becomes ``error: <one line>`` and exit
-status 2 (130 for an interrupted run), never a traceback.
+Argument parsing only; the work is in :mod:`vlcat.train.run`, errors go through :func:`run_guarded`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable
 
-from vlcat import stopping
-from vlcat.errors import VlcatError
-
-_guard_depth = 0
-
-
-def _interrupt(signum: int, frame: object) -> None:  # noqa: ARG001
-    """SIGINT outside the trainer's and the sweep's own handlers: the command stops here, and the process is
-    shielded first, so that a second Ctrl-C cannot land in the message below or in an ``atexit`` handler."""
-    if stopping.exiting():
-        stopping.ignore_further(signum, frame)
-        return
-    stopping.shield()
-    raise KeyboardInterrupt
-
-
-def _guard(fn: Callable[[], int | None]) -> int:
-    """Run a command: one line and an exit status for every error, and for Ctrl-C however often it comes.
-
-    While it runs, SIGINT goes to :func:`_interrupt` (the trainer and the sweep put their own handlers in
-    front of it). A process stopped by a signal stays shielded (vlcat.stopping) through its last line, its
-    exit and its ``atexit`` handlers (the LLM server's stop); otherwise the handler it found is put back.
-    A stop requested in code (``RunInterrupted`` without a signal) shields nothing.
-    """
-    import signal
-    import threading
-
-    global _guard_depth
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGINT) if main else None
-    if main:
-        if _guard_depth == 0:
-            stopping.reset()
-        signal.signal(signal.SIGINT, _interrupt)
-    _guard_depth += 1
-    try:
-        try:
-            return fn() or 0
-        except VlcatError as exc:  # RunInterrupted/SweepInterrupted after a signal: already shielded
-            print(f"error: {exc}", file=sys.stderr)
-            if stopping.exiting():
-                stopping.last_line_said()
-            return exc.exit_code
-        except KeyboardInterrupt:
-            stopping.shield()
-            print("error: interrupted", file=sys.stderr)
-            stopping.last_line_said()
-            return 130
-        except BrokenPipeError:  # `vlcat-fewshot --dry-run | head`: the reader left, nothing is wrong
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
-    finally:
-        _guard_depth -= 1
-        if main and not stopping.exiting() and previous is not None:
-            signal.signal(signal.SIGINT, previous)
+from vlcat.cli.guard import run_guarded
 
 
 def train_main(argv: list[str] | None = None) -> int:
@@ -104,7 +45,7 @@ def train_main(argv: list[str] | None = None) -> int:
                           "prompt": record["prompt"]}))
         return 0
 
-    return _guard(go)
+    return run_guarded(go)
 
 
 def eval_main(argv: list[str] | None = None) -> int:
@@ -130,22 +71,4 @@ def eval_main(argv: list[str] | None = None) -> int:
                           "accuracy": round(res["metrics"]["accuracy"], 2)}))
         return 0
 
-    return _guard(go)
-
-
-def _delegate(module: str, func: str) -> Callable[[list[str] | None], int]:
-    def main(argv: list[str] | None = None) -> int:
-        import importlib
-
-        return getattr(importlib.import_module(module), func)(argv)
-
-    return main
-
-
-serve_llm_main = _delegate("vlcat.llm.cli", "main")
-report_main = _delegate("vlcat.report_cli", "main")
-base2novel_main = _delegate("vlcat.sweeps.cli", "base2novel_main")
-fewshot_main = _delegate("vlcat.sweeps.cli", "fewshot_main")
-import_checkpoint_main = _delegate("vlcat.interop.cli", "import_main")
-export_classifier_main = _delegate("vlcat.interop.cli", "export_main")
-check_data_main = _delegate("vlcat.data.doctor", "main")
+    return run_guarded(go)

@@ -1,6 +1,5 @@
-"""``vlcat-fewshot`` and ``vlcat-base2novel``: run or resume a sweep on the sequential or the Ray backend.
-
-(Also reached through ``vlcat.cli``, where the other command lines live.)
+"""``vlcat-fewshot`` and ``vlcat-base2novel`` (``tools/fewshot.py``, ``tools/base2novel.py``): run or resume a
+sweep on the sequential or the Ray backend, with a progress line per run (also the quickstart's).
 """
 
 from __future__ import annotations
@@ -10,46 +9,15 @@ import json
 import sys
 from typing import Any
 
+from vlcat.cli.guard import run_guarded
+from vlcat.cli.sweep_options import add_backend_args, make_backend, parallelism
 from vlcat.errors import ConfigError
 from vlcat.llm.endpoint import ENV_URL
-from vlcat.sweeps.backends import BACKENDS
 from vlcat.sweeps.execute import StepResult, SweepFailed, failure_summary, run_sweep
 from vlcat.sweeps.llm import shared_endpoint
 from vlcat.sweeps.plan import inspect_run, plan_sweep
 from vlcat.sweeps.progress import Progress
 from vlcat.sweeps.schema import load_sweep
-
-
-def add_backend_args(p: argparse.ArgumentParser) -> None:
-    """``--backend``, ``--address``, ``--cpus-per-run``, ``--gpus-per-run``: the same on every sweep command."""
-    g = p.add_argument_group("where the runs execute")
-    g.add_argument("--backend", choices=BACKENDS, default="sequential",
-                   help="sequential (default: this process, one run after another) or ray (one Ray task per run)")
-    g.add_argument("--address", default=None,
-                   help="Ray cluster to join: auto, ray://HOST:PORT or HOST:PORT (default: start a local Ray "
-                        "instance for the sweep). The sweep folder must be on a filesystem all nodes share.")
-    g.add_argument("--cpus-per-run", type=float, default=1.0, help="CPUs reserved per run on Ray (default 1)")
-    g.add_argument("--gpus-per-run", type=float, default=0.0,
-                   help="GPUs reserved per run on Ray; fractions share a GPU (e.g. 0.25) (default 0)")
-
-
-def make_backend(args: argparse.Namespace, env: dict[str, str] | None = None) -> Any:
-    """The backend the options ask for; Ray-only options with the sequential backend are an error."""
-    if args.backend == "sequential":
-        if args.address is not None:
-            raise ConfigError("--address needs --backend ray")
-        from vlcat.sweeps.backends.sequential import SequentialBackend
-
-        return SequentialBackend()
-    from vlcat.sweeps.backends.ray import RayBackend, import_ray
-
-    import_ray()  # a one-line error before any work when Ray is missing
-    return RayBackend(args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, env=env)
-
-
-def parallelism(backend: Any) -> int:
-    """How many runs may execute at once (for the time estimate); 1 until Ray says otherwise."""
-    return getattr(backend, "parallel", 1)
 
 
 def show_step(progress: Progress, step: StepResult) -> None:
@@ -76,8 +44,6 @@ def execute_with_progress(sweep: Any, runs: list, backend: Any, prefix: str = ""
 
 def _sweep_main(argv: list[str] | None, *, prog: str, protocol: str, default_config: str,
                 other_tool: str) -> int:
-    from vlcat.cli import _guard
-
     p = argparse.ArgumentParser(prog=prog, description=f"Run or resume a {protocol} sweep: finished runs are "
                                 "skipped, unfinished ones resumed, missing ones trained.")
     p.add_argument("--config", "-c", default=default_config,
@@ -113,13 +79,13 @@ def _sweep_main(argv: list[str] | None, *, prog: str, protocol: str, default_con
         counts = {a: sum(s.action == a for s in steps) for a in ("trained", "resumed", "skipped")}
         print(json.dumps({"output_dir": sweep.output_dir, "runs": len(steps), **counts}))
         if args.report:
-            from vlcat.report_cli import main as report_main
+            from vlcat.cli.report import main as report_main
 
             return report_main([sweep.output_dir])
         print(f"tables: vlcat-report {sweep.output_dir}", file=sys.stderr)
         return 0
 
-    return _guard(go)
+    return run_guarded(go)
 
 
 def fewshot_main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""``vlcat-report``: the papers' tables and figures from the run folders under one or more directories.
+"""The report: every table and figure of the finished runs under one or more folders (``vlcat-report``,
+the sweeps' ``--report``, the quickstart and the offline suite all make it here).
 
 The report is read-only with respect to runs: it only reads records and writes into its own folder, so it
 can be made while a sweep is still running (unfinished runs are gaps).
@@ -6,8 +7,6 @@ can be made while a sweep is still running (unfinished runs are gaps).
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 
@@ -50,31 +49,3 @@ def make_report(roots: list[str], out: str | None = None, *, ddof: int = 0, with
             raise VlcatError(f"cannot write the report to {out}: {exc.strerror} ({exc.filename}); "
                              "give --out a folder") from None
     return markdown, written, problems
-
-
-def main(argv: list[str] | None = None) -> int:
-    from vlcat.cli import _guard
-
-    p = argparse.ArgumentParser(prog="vlcat-report", description="Aggregate finished runs over seeds into "
-                                "Markdown/CSV tables (rows = datasets + Average, columns = methods) and plots.")
-    p.add_argument("runs", nargs="+", help="folders searched recursively for record.json (e.g. a sweep folder)")
-    p.add_argument("--out", "-o", help="where to write report.md, the CSVs and the plots "
-                   "(default <first folder>/report; '' writes nothing)")
-    p.add_argument("--ddof", type=int, choices=[0, 1], default=0,
-                   help="std over seeds: 0 = population std as CoOp's parser prints (default), 1 = sample std")
-    p.add_argument("--no-std", action="store_true", help="show means only in the Markdown")
-    p.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
-    args = p.parse_intermixed_args(argv)  # key=value may come before and after options
-
-    def go() -> int:
-        out = str(Path(args.runs[0]) / "report") if args.out is None else args.out
-        markdown, written, problems = make_report(args.runs, out, ddof=args.ddof, with_std=not args.no_std,
-                                                  plots=not args.no_plots)
-        for line in problems:
-            print(f"warning: {line}", file=sys.stderr)
-        print(markdown)
-        if written:
-            print(f"wrote {len(written)} file(s) to {out}", file=sys.stderr)
-        return 0
-
-    return _guard(go)

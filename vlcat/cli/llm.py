@@ -1,7 +1,9 @@
 """``vlcat-serve-llm`` / ``tools/serve_llm.py``: run the local vLLM server, or check an endpoint.
 
 Argument parsing only; the work is done by ``vlcat.llm.serve`` and ``vlcat.llm.model`` so that tests,
-the catalyst and notebooks use the same code. Errors are one ``error: ...`` line and exit status 2.
+the catalyst and notebooks use the same code. Errors are one ``error: ...`` line and exit status 2. Not under
+:func:`vlcat.cli.guard.run_guarded`: the foreground server handles Ctrl-C itself (it stops vLLM and its
+children), so only ``VlcatError`` is caught here.
 """
 
 from __future__ import annotations
@@ -130,7 +132,3 @@ def main(argv: list[str] | None = None) -> int:
     except VlcatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from vlcat.cli import _guard
-from vlcat.sweeps.cli import add_backend_args
+from vlcat.cli.guard import run_guarded
+from vlcat.cli.sweep_options import add_backend_args, make_backend
 
 
 def _say(step: str) -> None:
@@ -62,11 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_intermixed_args(argv)  # key=value may come before and after options
 
     def go() -> int:
+        from vlcat.cli.sweeps import execute_with_progress
         from vlcat.llm.model import resolve_model
         from vlcat.llm.serve import ServerConfig, ServerHandle, start_server
-        from vlcat.report_cli import make_report
+        from vlcat.report import make_report
         from vlcat.sweeps import load_sweep, plan_sweep
-        from vlcat.sweeps.cli import execute_with_progress, make_backend
         from vlcat.synth.dataset import build_synth_dataset
         from vlcat.train.run import default_cache_dir
 
@@ -124,4 +124,4 @@ def main(argv: list[str] | None = None) -> int:
             _say(line)
         return 0
 
-    return _guard(go)
+    return run_guarded(go)

@@ -1,15 +1,16 @@
 """``vlcat-import-checkpoint`` and ``vlcat-export-classifier``: argument parsing only, the work is in
-:mod:`vlcat.interop.importer` and :mod:`vlcat.interop.export`; errors are one line and exit 2 (``_guard``)."""
+:mod:`vlcat.interop.importer` and :mod:`vlcat.interop.export`; errors are one line and exit 2
+(:func:`vlcat.cli.guard.run_guarded`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from vlcat.cli.guard import run_guarded
+
 
 def import_main(argv: list[str] | None = None) -> int:
-    from vlcat.cli import _guard
-
     p = argparse.ArgumentParser(
         prog="vlcat-import-checkpoint",
         description="Turn a Dassl prompt-learner checkpoint (CoOp, CoCoOp, KgCoOp, ProGrad: "
@@ -37,12 +38,10 @@ def import_main(argv: list[str] | None = None) -> int:
                           "accuracy": summary}))
         return 0
 
-    return _guard(go)
+    return run_guarded(go)
 
 
 def export_main(argv: list[str] | None = None) -> int:
-    from vlcat.cli import _guard
-
     p = argparse.ArgumentParser(
         prog="vlcat-export-classifier",
         description="Write a finished run's classifier for plain open_clip: classifier.safetensors (normalised "
@@ -59,4 +58,4 @@ def export_main(argv: list[str] | None = None) -> int:
                           "weights": info["weights"], "out": args.out or f"{args.run}/export"}))
         return 0
 
-    return _guard(go)
+    return run_guarded(go)

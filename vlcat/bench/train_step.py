@@ -1,0 +1,147 @@
+"""One training step of a prompt learner two ways, same parameters and images (``tools/bench_train_step.py``):
+
+(a) the reference recipe (image tower every step, full-length text tower; CoCoOp one prompt set per image);
+(b) vlcat's (cached image features, truncated text tower sharing the SOS+context prefix).
+
+:func:`bench_one` times both, counts the activation memory autograd keeps for the backward pass, and returns
+the logits' max difference, which must stay below 1e-4: the fast path is only a speed-up if it computes the
+same step.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from vlcat.learners import get_learner
+from vlcat.learners.base import PromptLearner
+
+WORDS = (
+    "apple aquarium fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel can "
+    "castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin "
+    "elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn mower leopard lion lizard lobster "
+    "man maple tree motorcycle mountain mouse mushroom oak tree orange orchid otter palm tree pear pickup truck "
+    "pine tree plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk "
+    "skyscraper snail snake spider squirrel streetcar sunflower sweet pepper table tank telephone television "
+    "tiger tractor train trout tulip turtle wardrobe whale willow tree wolf woman worm"
+).split()
+
+#: Published batch size and context length per learner (CoCoOp: batch 1 in the paper; 8 is the benchmark's).
+DEFAULTS = {"coop": (32, 16), "cocoop": (8, 4), "kgcoop": (32, 4), "prograd": (32, 16)}
+
+
+def class_names(n: int) -> list[str]:
+    """n distinct names of 1-3 words (mimicking real datasets' token lengths), for any n.
+
+    The first ~200 are single words and word pairs drawn by a fixed stride; after that every unused
+    ordered pair of distinct words follows, so 1000 (ImageNet) or more classes are always reachable.
+    """
+    vocab = list(dict.fromkeys(WORDS))
+    names: list[str] = []
+    seen: set[str] = set()
+
+    def add(name: str) -> None:
+        if name not in seen and len(names) < n:
+            seen.add(name)
+            names.append(name)
+
+    for i in range(3 * len(WORDS)):
+        w = WORDS[i % len(WORDS)]
+        extra = WORDS[(i * 7 + 3) % len(WORDS)] if i % 3 == 0 else ""
+        add(f"{w} {extra}".strip() if i >= len(WORDS) or extra else w)
+    for a in vocab:
+        for b in vocab:
+            if a != b:
+                add(f"{a} {b}")
+    if len(names) < n:
+        raise SystemExit(f"error: at most {len(names)} distinct class names can be generated")
+    return names
+
+
+@dataclass
+class PathResult:
+    """One path's median step time, the MB autograd saved (and the CUDA peak on a GPU), and its logits."""
+
+    seconds: float
+    saved_mb: float
+    peak_mb: float | None
+    logits: torch.Tensor
+
+
+def measure(step: Callable[[], torch.Tensor], repeats: int, device: torch.device) -> PathResult:
+    """Median time of ``step`` over 1 + ``repeats`` runs (the first one also counts the activation bytes
+    autograd saves, and the CUDA peak)."""
+    saved: dict[tuple[int, int], int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        saved[key] = t.untyped_storage().nbytes()
+        return t
+
+    peak = None
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    t0 = time.perf_counter()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        logits = step()
+    times = [time.perf_counter() - t0]
+    if device.type == "cuda":
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+    for _ in range(repeats):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return PathResult(statistics.median(times), sum(saved.values()) / 2**20, peak, logits)
+
+
+def build(name: str, clip: Any, names: list[str], n_ctx: int, fast_text: bool) -> PromptLearner:
+    return get_learner(name).cls(clip, names, n_ctx=n_ctx, fast_text=fast_text).to(clip.device)
+
+
+def bench_one(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repeats: int) -> dict[str, Any]:
+    names = class_names(n_classes)
+    torch.manual_seed(0)
+    fast = build(name, clip, names, n_ctx, fast_text=True)
+    ref = build(name, clip, names, n_ctx, fast_text=False)
+    ref.load_trainable_state(fast.trainable_state())
+    device = clip.device
+    size = clip.preprocess["size"]
+    g = torch.Generator(device="cpu").manual_seed(1)
+    images = torch.randn(batch, 3, size, size, generator=g).to(device)
+    labels = torch.randint(0, n_classes, (batch,), generator=g).to(device)
+    image_passes = 2 if name == "prograd" else 1  # ProGrad's zero-shot teacher encodes the images again
+
+    def encode() -> torch.Tensor:
+        with torch.no_grad():
+            return clip.model.encode_image(images).float()
+
+    cached = encode()
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def step(learner: PromptLearner, feats_fn: Callable[[], torch.Tensor]) -> torch.Tensor:
+        for p in learner.parameters():
+            p.grad = None
+        out = learner.training_loss(feats_fn(), labels)
+        learner.backward(out)
+        sync()
+        return out.logits.detach()
+
+    def reference_features() -> torch.Tensor:
+        feats = [encode() for _ in range(image_passes)]
+        return feats[0]
+
+    step(fast, lambda: cached)  # warm-up (allocations, kernels)
+    a = measure(lambda: step(ref, reference_features), repeats, device)
+    b = measure(lambda: step(fast, lambda: cached), repeats, device)
+    return {"learner": name, "classes": n_classes, "batch": batch, "n_ctx": n_ctx, "ref": a, "fast": b,
+            "diff": (a.logits - b.logits).abs().max().item()}
