@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def go() -> int:
         from vlcat.cli.sweeps import execute_with_progress
-        from vlcat.llm.model import resolve_model
-        from vlcat.llm.serve import ServerConfig, ServerHandle, start_server
+        from vlcat.llm.serve import ServerHandle
         from vlcat.report import make_report
         from vlcat.sweeps import load_sweep, plan_sweep
         from vlcat.synth.dataset import build_synth_dataset
@@ -78,14 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         build_synth_dataset(data_root)
 
         _say("2/4 LLM server: reusing a running one or starting vLLM (about 1-2 min on a CPU)")
-        from vlcat.llm.endpoint import decide_endpoint
+        from vlcat.catalyst.endpoint import start_for
+        from vlcat.config import LLMConfig
+        from vlcat.llm.endpoint import ENV_API_KEY, decide_endpoint
 
-        def start() -> ServerHandle:
-            resolved = resolve_model(args.llm_model)
-            return start_server(ServerConfig(model=resolved.model, served_name=resolved.served_name,
-                                             dtype=resolved.dtype))
-
-        decided = decide_endpoint(args.llm_url, args.llm_model, start=start)
+        # the one way vlcat starts a server (as a run or a sweep would), with this command's model
+        api_key = os.environ.get(ENV_API_KEY)
+        decided = decide_endpoint(args.llm_url, args.llm_model, api_key=api_key,
+                                  start=lambda: start_for(LLMConfig(model=args.llm_model), api_key))
         handle = decided.handle or ServerHandle(url=decided.url, model=decided.model or "", pid=None,
                                                 log_path=None, served_name=decided.model or "")
         if decided.source == "started":
