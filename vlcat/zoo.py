@@ -11,7 +11,7 @@ vlcat's own loader with random weights (no download) and checks, with a CoOp lea
 
 A family vlcat cannot prompt must instead be refused by ``load_clip`` in one line (:class:`ModelError`).
 The README's family table is rendered from :data:`FAMILIES` by ``tools/zoo_table.py``; the registry test
-(``tests/core/test_zoo.py``) runs :func:`check_family` on every family and asserts the table's outcome.
+(``tests/models/test_zoo.py``) runs :func:`check_family` on every family and asserts the table's outcome.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 that says how to resume; running the same command again finishes the sweep.
 
 Real sweep processes (``tools/fewshot.py``) on the tiny model and dataset, and real signals: sent by the
-trainer to its own process at an exact step (``VLCAT_FAULT_AT_STEP``, as tests/core/test_train.py does), or
+trainer to its own process at an exact step (``VLCAT_FAULT_AT_STEP``, as tests/train/test_train.py does), or
 sent from here once the sweep has printed that a run finished (the signal then lands outside training).
 """
 

@@ -3,7 +3,7 @@
     python tools/zoo_table.py            # checks every family (~3 min on 2 CPU cores), rewrites README.md
     python tools/zoo_table.py --check    # same checks, exit 1 if README.md's table differs
 
-The checks are ``vlcat.zoo.check_family``, the ones ``tests/core/test_zoo.py`` asserts; a family whose
+The checks are ``vlcat.zoo.check_family``, the ones ``tests/models/test_zoo.py`` asserts; a family whose
 outcome differs from what ``vlcat.zoo.FAMILIES`` declares stops the script before anything is written.
 """
 

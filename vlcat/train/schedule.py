@@ -20,7 +20,7 @@ after the last batch of each epoch, so 0-based epoch ``e`` trains with the LR af
 * without warm-up (W = 0): ``lr/2 * (1 + cos(pi * e / E))``; the ``constant`` scheduler keeps ``lr``.
 
 A pure function lets a resumed run (or the catalyst's look-ahead race) pick the exact LR of any epoch
-without replaying scheduler state. ``tests/core/test_schedule.py`` checks it against torch's own
+without replaying scheduler state. ``tests/train/test_lr_schedule.py`` checks it against torch's own
 ``CosineAnnealingLR`` stepped the way Dassl steps it.
 """
 
