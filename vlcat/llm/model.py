@@ -11,7 +11,8 @@ conversion runs in the LLM venv's interpreter (it has transformers + gguf, the p
 writes into a temporary sibling folder and renames it into place only once it is complete and marked,
 so a crash halfway never leaves a folder that looks usable.
 
-Command line: ``python -m vlcat.llm.model prepare`` (no-op when already converted) prints the folder.
+Command line: ``python -m vlcat.llm.model prepare`` or ``make llm-model`` (no-op when already converted) prints
+the folder.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from vlcat.clip import ClipBundle
 from vlcat.data import Datum, load_image
 from vlcat.precision import image_input, resolve_precision
 from vlcat.rundir import atomic_write_bytes
+from vlcat.train.progress import is_terminal
 
 
 def view_seed(seed: int, view: int, index: int) -> int:
@@ -98,7 +100,8 @@ def encode_images(
                         num_workers=num_workers)
     out = []
     with autocast_for(clip.device, name):
-        for images, _ in tqdm(loader, desc=desc, leave=False, disable=desc is None):
+        # a bar only on a terminal: in a log file tqdm's "\r" updates pile up on one line (issue 21)
+        for images, _ in tqdm(loader, desc=desc, leave=False, disable=desc is None or not is_terminal(sys.stderr)):
             out.append(clip.model.encode_image(image_input(clip, images)).float().cpu())
     if not out:
         return torch.empty(0, 0)
