@@ -4,6 +4,8 @@ and the stage record still holds one reply per sample. Mechanics only, never wha
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vlcat.catalyst.endpoint import Endpoint
@@ -11,11 +13,13 @@ from vlcat.catalyst.fitness import Fitness
 from vlcat.catalyst.metaprompt import ScoredText, TaskInfo
 from vlcat.catalyst.parse import CandidateParser
 from vlcat.catalyst.proposers import LLMProposer, ProposalSettings
+from vlcat.llm.serve import ServerConfig
 
 pytestmark = pytest.mark.llm
 
 
 def test_one_request_with_n_3_returns_3_choices_and_is_cached_per_n(client, pet_messages, pet_schema):
+    assert "--enable-prefix-caching" in ServerConfig(model="m").command(Path("python"), 8000)
     result = client.complete(pet_messages, n=3, seed=11, temperature=0.8, max_tokens=60, schema=pet_schema)
     assert len(result.choices) == 3 and [c.index for c in result.choices] == [0, 1, 2]
     assert client.http_requests == 1 and client.cache_hits == 0 and not result.cached
