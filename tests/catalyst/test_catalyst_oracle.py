@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from vlcat.bench.catalyst import plan, read_outcome
 from vlcat.catalyst import build_catalyst
 from vlcat.catalyst.stage import template_words
 from vlcat.config import load_config
@@ -58,6 +59,17 @@ def test_oracle_texts_reach_the_race_under_their_own_label(tiny_data, tiny_model
     assert {s["text"] for s in oracle_starters} == {c["text"] for c in stage["candidates"]}
     assert "(oracle, lookahead)" in stage["summary"]
     assert stage["error"] is None
+    # the benchmark counts the oracle's proposals and races as it does the LLM's
+    outcome = read_outcome(tmp_path / "oracle", "fewshot")
+    assert outcome is not None and (outcome.requested, outcome.accepted) == (u["requested"], u["accepted"])
+    assert outcome.llm_raced == 1
+
+
+def test_the_benchmark_has_an_oracle_arm(tmp_path):
+    sweep = plan(tmp_path, ["fs4"], ["coop", "lookahead", "oracle"], [1], [])["fs4"]
+    oracle = next(m for m in sweep.methods if m.name == "oracle")
+    assert oracle.overrides == ["catalyst.proposer=oracle"]
+    assert [Path(c).name for c in oracle.configs] == ["coop_catalyst_lookahead.yaml"]
 
 
 def test_oracle_without_domain_prompts_is_refused_before_training(tiny_data, tiny_model_file, tmp_path):
