@@ -195,7 +195,8 @@ class CatalystConfig:
     vlcat/catalyst/race.py). Texts are ranked on the few-shot validation split when there is one."""
     proposer: str = "llm"
     """Where new texts come from: llm | random (random words and mutated snapshots, the control) | none
-    (only decoded snapshots, the template and earlier stages' best texts)."""
+    (only decoded snapshots, the template and earlier stages' best texts) | oracle (the dataset card's
+    hand-written ``domain_prompts``: what a perfect LLM could give, the ceiling; a card without them is refused)."""
     meta_prompt: str = "scored_list"
     """scored_list (the paper's OPRO recipe: scored prompts worst to best, then "write N new ones") |
     variations (each shown prompt comes with a request for a different one; see metaprompt.py)."""
@@ -248,7 +249,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "optim.scheduler": ("cosine", "constant"),
     "optim.warmup_type": ("constant", "linear"),
     "catalyst.policy": ("best", "if_better", "lookahead"),
-    "catalyst.proposer": ("llm", "random", "none"),
+    "catalyst.proposer": ("llm", "random", "none", "oracle"),
     "catalyst.meta_prompt": ("scored_list", "variations"),
     "catalyst.decode_metric": ("cosine", "l2"),
     "catalyst.length_rule": ("pad_keep", "pad_word"),

@@ -50,3 +50,22 @@ def test_a_catalyst_run_without_its_llm_says_so(tiny_data, tiny_model_file, tmp_
     first = events.Tensors("catalyst/stage_1/text_summary")[0].tensor_proto.string_val[0].decode()
     assert first == stage_lines[0]
     assert len(events.Scalars("catalyst/restarted")) == 2
+
+
+def test_the_closing_and_digest_lines_give_the_median_llm_seconds_a_stage(tmp_path):
+    """Stage records as the callback writes them (only the keys these lines read)."""
+    import json
+
+    from vlcat.catalyst.console import closing_line
+    from vlcat.rundir import STAGE_DIR
+
+    per_stage = [{"llm_s": 1.0}, {"llm_s": 4.0}, {"llm_s": 2.0}]
+    line = closing_line({"proposer": "llm", "stages": 3, "restarts": 1, "llm_unreached": 0, "per_stage": per_stage})
+    assert line is not None and "3 LLM stage(s), 1 restart(s)" in line and "LLM 2.0 s a stage (median)" in line
+    assert closing_line({"proposer": "random", "stages": 3, "per_stage": per_stage}) is None
+    (tmp_path / STAGE_DIR).mkdir()
+    for k, s in enumerate([1.5, 0.5, 9.0], start=1):
+        (tmp_path / STAGE_DIR / f"stage_{k}.json").write_text(json.dumps({
+            "proposer": "llm", "usable": {"requested": 8, "accepted": 2}, "timings": {"llm_s": s},
+            "decision": {"restart": False, "reason": "the current context won"}}))
+    assert digest([tmp_path])[0].endswith("; LLM 1.5 s a stage (median)")

@@ -84,3 +84,47 @@ def test_variations_name_the_class_words_the_parser_rejects():
     assert banned_line(["circle", "red"]) == "Do not use these words either, since they name classes: circle, red."
     # thousands of ImageNet words would crowd out the task: then it only says so
     assert banned_line([f"w{i:02d}" for i in range(60)]) == "Do not use any word of a class name either."
+
+
+STYLES = ("scored_list", "variations")
+
+
+def test_every_meta_prompt_style_is_covered_here():
+    from vlcat.config import _CHOICES
+
+    assert set(_CHOICES["catalyst.meta_prompt"]) == set(STYLES)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_domain_line_is_in_every_style(style):
+    domain = "thin coloured outlines of shapes on patterned backgrounds"
+    task = TaskInfo(domain, 48, ["red circle"], "end", 4)
+    messages = build_messages(task, [ScoredText("a photo of a", Fitness(1.0, 50.0), "template")], 4, style=style)
+    assert domain in messages[1]["content"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_cards_domain_line_reaches_the_recorded_meta_prompt(style, tiny_data, tiny_model_file, tmp_path,
+                                                                 closed_url):
+    """Card -> DatasetSplits -> the stage's TaskInfo -> the messages a real stage records (the LLM is a
+    closed port: the meta-prompt is built and recorded before the request fails)."""
+    import json
+    from pathlib import Path
+
+    from vlcat.catalyst import build_catalyst  # noqa: F401 - registers the catalyst with the run loop
+    from vlcat.config import load_config
+    from vlcat.testing import tiny_overrides
+    from vlcat.train.run import run_training
+
+    root, card = tiny_data
+    domain = "noisy squares of flat colour with one bright patch"
+    mine = tmp_path / "tiny_domain.yaml"
+    mine.write_text(Path(card).read_text().replace("domain: 'colours'", f"domain: '{domain}'"))
+    run = tmp_path / "run"
+    run_training(load_config(overrides=tiny_overrides(root, mine, tiny_model_file, tmp_path / "cache", run, **{
+        "catalyst.enabled": True, "catalyst.epochs": "[1]", "catalyst.snapshots_per_stage": 2,
+        "catalyst.meta_prompt": style, "optim.max_epoch": 1, "llm.base_url": closed_url, "llm.model": "m",
+        "llm.max_retries": 0, "llm.timeout": 5})))
+    stage = json.loads((run / "llm_stages" / "stage_1.json").read_text())
+    assert stage["meta_prompt"]["style"] == style
+    assert domain in stage["meta_prompt"]["messages"][1]["content"]

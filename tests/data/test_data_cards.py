@@ -96,6 +96,9 @@ BASE = {"reader": "split_json", "folder": "x", "split_file": "s.json", "template
         ({"reader": "magic"}, "'reader' must be one of"),
         ({"template": "a photo."}, "one '\\{\\}'"),
         ({"templates": ["a {} {}"]}, "one '\\{\\}'"),
+        ({"domain_prompts": ["a drawing."]}, "'domain_prompts' must be a string with one '\\{\\}'"),
+        ({"domain_prompts": []}, "'domain_prompts' must be a non-empty list"),
+        ({"domain_prompts": "a sketch of a {}."}, "'domain_prompts' must be a non-empty list"),
         ({"kind": "other"}, "'kind' must be"),
         ({"folder": "/abs/path"}, "absolute folders need kind: custom"),
         ({"num_classes": 0}, "num_classes"),
@@ -109,6 +112,24 @@ def test_card_validation(change, pattern):
     with pytest.raises(DataError, match=pattern) as e:
         card_from_dict(data, source="t.yaml", default_name="t")
     assert "\n" not in str(e.value) and "t.yaml" in str(e.value)
+
+
+def test_offline_task_cards_carry_hand_written_domain_prompts():
+    """Each offline suite task's card has 3-5 domain prompts (the oracle proposer's texts) that reach
+    ``DatasetSplits`` through the loader; other cards need none."""
+    from vlcat.synth.tasks import TASKS
+
+    cards = sorted(t.card for t in TASKS.values())
+    assert len(cards) == 5
+    for name in cards:
+        card = resolve_card(name)
+        assert 3 <= len(card.domain_prompts) <= 5, name
+        assert all(p.count("{}") == 1 for p in card.domain_prompts)
+        comment = (datasets_dir() / f"{name}.yaml").read_text().split("\ndomain_prompts:")[0]
+        assert "fixed before any" in comment  # written before measuring, and the card says so
+    assert resolve_card("dtd").domain_prompts == []
+    ok = card_from_dict({**BASE, "domain_prompts": ["a sketch of a {}."]}, source="t.yaml", default_name="t")
+    assert ok.domain_prompts == ["a sketch of a {}."]
 
 
 def test_missing_required_keys():

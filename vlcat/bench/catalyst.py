@@ -9,7 +9,9 @@ Settings on the offline world (toy CLIP, synth_shapes, the quickstart's training
 
 Methods: ``coop``; ``paper`` (configs/catalyst/coop_catalyst_paper.yaml, the reproduction); ``lookahead``
 (configs/catalyst/coop_catalyst_lookahead.yaml); and its two controls ``random`` (random words and
-mutated snapshots instead of the LLM) and ``none`` (no proposals: snapshots, template and history only).
+mutated snapshots instead of the LLM) and ``none`` (no proposals: snapshots, template and history only),
+the floors; and ``oracle`` (the card's hand-written ``domain_prompts`` instead of the LLM), the ceiling of what a
+perfect LLM could give the same race.
 
 Every (setting, method, seed) is a run folder of a sweep, so the benchmark is resumable: a rerun skips what
 finished and resumes what did not. The report pairs each method with CoOp *on the same seed* (same
@@ -61,6 +63,7 @@ METHODS: dict[str, tuple[list[str], list[str]]] = {
     "lookahead": (["catalyst/coop_catalyst_lookahead.yaml"], ["llm.required=true"]),
     "random": (["catalyst/coop_catalyst_lookahead.yaml"], ["catalyst.proposer=random"]),
     "none": (["catalyst/coop_catalyst_lookahead.yaml"], ["catalyst.proposer=none"]),
+    "oracle": (["catalyst/coop_catalyst_lookahead.yaml"], ["catalyst.proposer=oracle"]),
 }
 
 
@@ -122,8 +125,10 @@ class RunOutcome:
     run_dir: str = ""
 
 
-LLM_SOURCES = ("llm", "history")
-"""Race starters that are LLM texts in an LLM-proposer run (history = earlier stages' best proposals)."""
+LLM_SOURCES = ("llm", "oracle", "history")
+"""Race starters that are proposed texts in an LLM or oracle run (history = earlier stages' best proposals)."""
+PROPOSING = ("llm", "oracle")
+"""Proposers whose texts stand for the LLM's (the oracle's are what a perfect LLM would write)."""
 
 
 def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
@@ -152,7 +157,7 @@ def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
         out.stages += 1
         out.llm_errors += llm_unreached(st)
         usable = st.get("usable") or {}
-        if st.get("proposer") in ("llm", "random"):
+        if st.get("proposer") in ("llm", "random", "oracle"):
             out.requested += int(usable.get("requested", 0))
             out.accepted += int(usable.get("accepted", 0))
         llm = st.get("llm") or {}
@@ -168,7 +173,8 @@ def read_outcome(run_dir: Path, protocol: str) -> RunOutcome | None:
             finished = [x for x in race["starters"][1:] if x["eliminated_at"] is None]
             if finished:
                 out.gaps.append(race["starters"][0]["rungs"][-1]["val_acc"] - finished[0]["rungs"][-1]["val_acc"])
-            out.llm_raced += st.get("proposer") == "llm" and any(x["source"] in LLM_SOURCES for x in race["starters"])
+            out.llm_raced += (st.get("proposer") in PROPOSING
+                              and any(x["source"] in LLM_SOURCES for x in race["starters"]))
         elif dec.get("restart"):
             out.winners[(dec.get("chosen") or {}).get("source", "?")] += 1
     return out
@@ -262,7 +268,8 @@ def _table(title: str, protocol: str, methods: Sequence[str], by_method: dict[st
                      f"{usable} | {restarts} / {stages}{f' ({held} held)' if held else ''} | {win_txt} |")
     lines += _race_notes(methods, by_method)
     clean = {m for m, outs in by_method.items() if not any(o.llm_errors for o in outs.values())}
-    for a, b in (("lookahead", "random"), ("lookahead", "none"), ("random", "none")):
+    for a, b in (("lookahead", "random"), ("lookahead", "none"), ("random", "none"), ("oracle", "lookahead"),
+                 ("oracle", "none")):
         if a in clean and b in clean:
             lines.append(f"\n{a} − {b} (paired {metric}): {_paired(by_method[a], by_method[b]).strip('| ')}")
     lines.append("")
@@ -288,7 +295,7 @@ def _race_notes(methods: Sequence[str], by_method: dict[str, dict[Any, RunOutcom
         raced = sum(o.llm_raced for o in vals)
         if raced:
             won = sum(o.winners[src] for o in vals for src in LLM_SOURCES)
-            parts.append(f"LLM texts started {raced} races and won {won}")
+            parts.append(f"{'oracle' if m == 'oracle' else 'LLM'} texts started {raced} races and won {won}")
         times = [t for o in vals for t in o.requests_s]
         if times:
             parts.append(f"LLM request {median(times):.2f} s (median of {len(times)} uncached)")

@@ -2,10 +2,11 @@
 context learner's context vectors, the proposals are scored, and training restarts from the best one.
 
 Modules, one job each: ``schedule`` (when stages run), ``trajectory`` (snapshots), ``fitness`` (batched
-scoring), ``metaprompt`` (what the LLM sees), ``parse`` (what it answered), ``proposers`` (the LLM, or
-the random / no-proposal controls), ``policy`` (the paper's restart rules), ``race`` (the look-ahead race
-that judges restarts by their outcome on validation), ``endpoint`` (which server), ``stage`` (one LLM
-stage) and ``result`` (what it did, typed), ``assemble`` (the stage runner from the config),
+scoring), ``metaprompt`` (what the LLM sees), ``parse`` (what it answered), ``proposers`` (the LLM, the
+random / no-proposal controls, or the oracle of the card's domain prompts), ``policy`` (the paper's restart
+rules), ``race`` (the look-ahead race that judges restarts by their outcome on validation), ``endpoint``
+(which server), ``stage`` (one LLM stage) and ``result`` (what it did, typed), ``assemble`` (the stage
+runner from the config),
 ``learner_fit`` (which learners it serves), ``callback`` (the trainer hook), ``console`` (its lines) and
 ``plot`` (the loss curve). The catalyst talks to training only through the trainer port
 (:mod:`vlcat.train.port`) and to learners only through the context protocol
@@ -25,7 +26,7 @@ from vlcat.catalyst.metaprompt import ScoredText, TaskInfo, build_messages, repl
 from vlcat.catalyst.parse import CandidateParser, clean_text, salvage
 from vlcat.catalyst.plot import plot_loss_curve
 from vlcat.catalyst.policy import Decision, choose
-from vlcat.catalyst.proposers import LLMProposer, NoProposer, RandomProposer
+from vlcat.catalyst.proposers import LLMProposer, NoProposer, OracleProposer, RandomProposer
 from vlcat.catalyst.race import LookaheadRace, Start
 from vlcat.catalyst.result import StageResult
 from vlcat.catalyst.schedule import snapshot_steps, stage_epochs
@@ -39,7 +40,8 @@ CALLBACK_BUILDERS["catalyst"] = build_catalyst
 
 __all__ = [
     "CandidateParser", "CatalystCallback", "Decision", "DecodedPrompt", "Endpoint", "Fitness", "LLMProposer",
-    "LookaheadRace", "NearestTokenDecoder", "NoProposer", "Placement", "PromptScorer", "RandomProposer", "Reembedder",
+    "LookaheadRace", "NearestTokenDecoder", "NoProposer", "OracleProposer", "Placement", "PromptScorer",
+    "RandomProposer", "Reembedder",
     "ScoredText", "Snapshot", "StageResult", "StageRunner", "Start", "TaskInfo", "Trajectory", "build_catalyst",
     "build_messages", "choose", "clean_text", "connect", "place_tokens", "plot_loss_curve", "reply_cache_dir",
     "reply_schema", "require_healthy", "salvage", "snapshot_steps", "stage_epochs", "text_token_ids",

@@ -17,11 +17,12 @@ from vlcat.catalyst.parse import CandidateParser
 from vlcat.catalyst.proposers import (
     LLMProposer,
     NoProposer,
+    OracleProposer,
     ProposalSettings,
     RandomProposer,
     vocabulary_words,
 )
-from vlcat.catalyst.stage import StageRunner, StageSettings
+from vlcat.catalyst.stage import StageRunner, StageSettings, template_words
 from vlcat.config import RunConfig
 from vlcat.learners.context import ContextLearner
 from vlcat.learners.reembed import Reembedder
@@ -29,8 +30,10 @@ from vlcat.train.port import TrainingPort
 
 
 def build_stage_runner(cfg: RunConfig, trainer: TrainingPort, *, domain: str, classnames: Sequence[str],
-                       template: str, has_val: bool, endpoint: Endpoint | None) -> StageRunner:
-    """The stage runner of a run whose learner and images ``trainer`` holds."""
+                       template: str, has_val: bool, endpoint: Endpoint | None,
+                       domain_prompts: Sequence[str] = ()) -> StageRunner:
+    """The stage runner of a run whose learner and images ``trainer`` holds; ``domain_prompts`` are the
+    card's hand-written prompts, which only the oracle proposer uses."""
     learner: Any = trainer.learner  # a ContextLearner: the callback checked ``has_context`` on train start
     c = cfg.catalyst
     val = trainer.plain_features("val") if has_val else None
@@ -48,15 +51,21 @@ def build_stage_runner(cfg: RunConfig, trainer: TrainingPort, *, domain: str, cl
     settings = StageSettings(policy=c.policy, reset_momentum=c.reset_momentum,
                              meta_prompt_size=c.max_trajectory + max(1, c.max_trajectory // 2),
                              lookahead_steps=c.lookahead_steps, race_size=c.race_size, switch_z=c.switch_z)
-    proposer = _proposer(cfg, learner, task, parser, reembedder, max_words, endpoint)
+    proposer = _proposer(cfg, learner, task, parser, reembedder, max_words, endpoint, domain_prompts)
     return StageRunner(learner, scorer, reembedder, proposer, settings, decode_metric=c.decode_metric)
 
 
 def _proposer(cfg: RunConfig, learner: ContextLearner, task: TaskInfo, parser: CandidateParser,
-              reembedder: Reembedder, max_words: int, endpoint: Endpoint | None) -> Any:
+              reembedder: Reembedder, max_words: int, endpoint: Endpoint | None,
+              domain_prompts: Sequence[str] = ()) -> Any:
     c, llm = cfg.catalyst, cfg.llm
     if c.proposer == "none":
         return NoProposer()
+    if c.proposer == "oracle":
+        # the context's side of each prompt's class slot, exactly as the card's template becomes the race's
+        # "template" text, so an oracle text and the template compete on the same terms
+        texts = [template_words(p, learner.class_token_position) for p in domain_prompts]
+        return OracleProposer(texts, parser, prompts=domain_prompts)
     if c.proposer == "random":
         words = vocabulary_words(learner.decoder(c.decode_metric), reembedder.token_ids, seed=cfg.train.seed)
         return RandomProposer(words, task.n_ctx, parser, c.num_candidates * c.num_requests)

@@ -47,6 +47,7 @@ class CatalystCallback(TrainerCallback):
         self.domain = splits.domain or splits.name
         self.classnames = list(splits.classnames)
         self.template = splits.template
+        self.domain_prompts = list(splits.domain_prompts)
         self.has_val = bool(splits.val)
         self.endpoint = endpoint
         self.reply_cache_dir = reply_cache_dir
@@ -112,7 +113,8 @@ class CatalystCallback(TrainerCallback):
         """Built on first use: the un-augmented features are only encoded when a snapshot or stage needs them."""
         if self._runner is None:
             self._runner = build_stage_runner(self.cfg, trainer, domain=self.domain, classnames=self.classnames,
-                                              template=self.template, has_val=self.has_val, endpoint=self.endpoint)
+                                              template=self.template, has_val=self.has_val, endpoint=self.endpoint,
+                                              domain_prompts=self.domain_prompts)
         return self._runner
 
     # ----- trajectory ----------------------------------------------------------------------------
@@ -240,6 +242,7 @@ def build_catalyst(cfg: RunConfig, run_dir: Path, splits: DatasetSplits) -> Cata
     """The catalyst callback for a run. With ``llm.required`` the endpoint is connected and checked here,
     before the run folder is touched, and an unusable one fails the run in one line."""
     validate_learner(cfg)  # a learner without a context is a one-line error before anything is touched
+    require_domain_prompts(cfg, splits)
     cache = reply_cache_dir(cfg)
     endpoint = None
     if cfg.llm.required and cfg.catalyst.proposer == "llm":
@@ -250,6 +253,15 @@ def build_catalyst(cfg: RunConfig, run_dir: Path, splits: DatasetSplits) -> Cata
             endpoint.close()
             raise
     return CatalystCallback(cfg, Path(run_dir), splits, endpoint=endpoint, reply_cache_dir=cache)
+
+
+def require_domain_prompts(cfg: RunConfig, splits: DatasetSplits) -> None:
+    """The oracle proposes the card's ``domain_prompts``; without them it would silently be the ``none``
+    control under another name, so the run is refused in one line before anything is touched."""
+    if cfg.catalyst.proposer == "oracle" and not splits.domain_prompts:
+        raise ConfigError(f"catalyst.proposer=oracle proposes the dataset card's domain_prompts, and dataset "
+                          f"'{splits.name}' has none; add them to its card (see datasets/README.md) or pick "
+                          "another proposer (llm, random, none)")
 
 
 def reply_cache_dir(cfg: RunConfig) -> Path | None:

@@ -1,5 +1,6 @@
 """What the catalyst says on the console: one line per LLM stage, a warning when a stage could not reach its
-LLM, and a closing line when none did.
+LLM, and a closing line: a warning when none did, otherwise what the stages did and the median seconds a
+stage waited for its LLM (with all samples of a stage in one request, the number to watch on a CPU server).
 
 A run labelled "coop+catalyst" whose LLM never answered is CoOp with snapshot restarts, and used to exit 0
 with that fact only inside ``record.json``; these lines make it visible while it happens. The stage line is
@@ -73,12 +74,22 @@ def unreached_warning(record: dict[str, Any]) -> str:
             "(set llm.required=true to stop the run instead)")
 
 
+def median_llm_s(seconds: list[float]) -> str:
+    """"LLM 1.2 s a stage (median)", or "" without stages."""
+    from statistics import median
+
+    return f"LLM {median(seconds):.1f} s a stage (median)" if seconds else ""
+
+
 def closing_line(summary: dict[str, Any]) -> str | None:
-    """A warning when no LLM stage of the run reached its LLM; None otherwise."""
+    """A warning when no LLM stage of the run reached its LLM; for a run whose stages did, one line on what
+    they did and the median LLM seconds a stage; None for the controls and runs without stages."""
     if summary.get("proposer") != "llm" or not summary.get("stages"):
         return None
     if summary.get("llm_unreached", 0) < summary["stages"]:
-        return None
+        llm = median_llm_s([float(s.get("llm_s", 0.0)) for s in summary.get("per_stage") or []])
+        return (f"[catalyst] {summary['stages']} LLM stage(s), {summary.get('restarts', 0)} restart(s), "
+                f"{summary.get('llm_unreached', 0)} could not reach the LLM; {llm}")
     return (f"warning: none of this run's {summary['stages']} LLM stage(s) reached the LLM: its numbers are "
             "gradient descent with snapshot restarts, not the LLM catalyst (record.json: "
             "catalyst.all_llm_failed=true)")
@@ -106,7 +117,9 @@ def digest(run_dirs: list[Path]) -> list[str]:
              f"{sum(u.get('requested', 0) for u in usable)} LLM proposals usable; "
              f"{sum(restarts.values())} restart(s)"
              + (f" (from {', '.join(f'{k} x{v}' for k, v in restarts.items())})" if restarts else "")
-             + (f"; {unreached} stage(s) could not reach the LLM" if unreached else ""))
+             + (f"; {unreached} stage(s) could not reach the LLM" if unreached else "")
+             + (f"; {llm}" if (llm := median_llm_s([float((s.get("timings") or {}).get("llm_s", 0.0))
+                                                      for s in stages if s.get("proposer") == "llm"])) else ""))
     reasons = Counter(str((s.get("decision") or {}).get("reason", "")).split(" (")[0] for s in stages)
     reason, count = reasons.most_common(1)[0]
     return [first, f"catalyst: most stages ({count}/{len(stages)}): {reason}"]

@@ -1,4 +1,4 @@
-"""Where an LLM stage's new texts come from: the LLM, or one of the two controls that judge it.
+"""Where an LLM stage's new texts come from: the LLM, one of the two controls that judge it, or the oracle.
 
 * ``llm``: the meta-prompt (``metaprompt.py``) to the endpoint, the replies through the parser.
 * ``random``: the same number of texts as the LLM is asked for, with no LLM: half are random sequences
@@ -6,8 +6,12 @@
   by random ones. If the LLM does not beat this, its proposals carry no information the race can use.
 * ``none``: no new texts; the stage still races the decoded snapshots, the template and earlier stages'
   best texts. What the catalyst gains over this is what the proposals add.
+* ``oracle``: the dataset card's ``domain_prompts``, hand-written before any measurement, as context words
+  (taken from each prompt the way the card's template becomes the race's "template" text). It is what a
+  perfect LLM could hand this mechanism, so the ceiling next to random's floor: an LLM arm that gets
+  close to it needs no better LLM, one far below it does.
 
-All three go through the same parser (cleaning, length, class-name leaks, duplicates of texts already
+All four go through the same parser (cleaning, length, class-name leaks, duplicates of texts already
 scored), so the candidates they hand on are filtered the same way. Random draws come from a private
 generator seeded per stage: the training RNG streams never move.
 """
@@ -23,7 +27,7 @@ from vlcat.catalyst.endpoint import Endpoint
 from vlcat.catalyst.metaprompt import ScoredText, TaskInfo, build_messages, reply_schema
 from vlcat.catalyst.parse import Candidate, CandidateParser
 
-PROPOSERS = ("llm", "random", "none")
+PROPOSERS = ("llm", "random", "none", "oracle")
 
 
 @dataclass
@@ -157,6 +161,30 @@ class RandomProposer:
                         for c in parsed.accepted]
         out.rejected = [r.to_dict() for r in parsed.rejected]
         out.record = {"random": {"seed": seed, "drawn": texts, "how": how}}
+        return out
+
+
+class OracleProposer:
+    """The ceiling (see the module docstring): the same fixed texts every stage, through the same parser as
+    LLM replies, so a text already scored in an earlier stage is a duplicate here as an LLM repeat would
+    be (it races on as ``history`` when it was among the best)."""
+
+    kind = "oracle"
+
+    def __init__(self, texts: Sequence[str], parser: CandidateParser, prompts: Sequence[str] = ()) -> None:
+        if not texts:
+            raise ValueError("the oracle proposer needs the dataset card's domain_prompts")
+        self.texts = list(texts)
+        self.prompts = list(prompts)
+        self.parser = parser
+
+    def propose(self, shown: Sequence[ScoredText], seen: Sequence[str], seed: int,
+                snapshots: Sequence[str] = ()) -> Proposals:
+        parsed = self.parser.parse([(0, {"prompts": list(self.texts)}, "")], seen=seen)
+        out = Proposals(requested=len(self.texts), returned=parsed.returned)
+        out.accepted = [Candidate(c.text, c.raw, c.choice, "domain prompt") for c in parsed.accepted]
+        out.rejected = [r.to_dict() for r in parsed.rejected]
+        out.record = {"oracle": {"domain_prompts": self.prompts, "texts": self.texts}}
         return out
 
 

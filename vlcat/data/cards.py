@@ -35,7 +35,7 @@ DEFAULT_DOMAIN = "images of everyday categories"
 # another reader is rejected too: it would be silently ignored otherwise.
 _COMMON_KEYS = {
     "name", "kind", "title", "reader", "folder", "image_dir", "num_classes", "classname_fixes",
-    "replace_underscores", "template", "templates", "method_templates", "domain", "prepare", "notes",
+    "replace_underscores", "template", "templates", "method_templates", "domain_prompts", "domain", "prepare", "notes",
 }
 _READER_KEYS: dict[str, set[str]] = {
     "split_json": {"split_file", "paths_relative_to"},
@@ -87,6 +87,10 @@ class DatasetCard:
     method_templates: dict[str, str] = field(default_factory=dict)
     """A method's own hand-written prompt for this dataset, by learner name, where its authors' code
     differs from CoOp's (KgCoOp's and ProGrad's CUSTOM_TEMPLATES): the dataset's knowledge lives on its card."""
+    domain_prompts: list[str] = field(default_factory=list)
+    """Hand-written prompts a practitioner would try for this dataset, written from its ``domain`` before any
+    measurement: what the oracle proposer (``catalyst.proposer=oracle``) races, the ceiling of what a
+    perfect LLM could hand the catalyst."""
     domain: str = DEFAULT_DOMAIN
     prepare: str = ""
     notes: str = ""
@@ -222,6 +226,11 @@ def card_from_dict(data: Any, *, source: str, default_name: str) -> DatasetCard:
         if not isinstance(ts, list):
             raise _fail(source, "'templates' must be a list of strings")
         card.templates = [_check_template(source, "templates", t) for t in ts]
+    if "domain_prompts" in data:
+        dp = data["domain_prompts"]
+        if not isinstance(dp, list) or not dp:
+            raise _fail(source, "'domain_prompts' must be a non-empty list of templates with one '{}' each")
+        card.domain_prompts = [_check_template(source, "domain_prompts", t) for t in dp]
     if "method_templates" in data:
         mt = data["method_templates"]
         if not isinstance(mt, dict) or not all(isinstance(k, str) for k in mt):

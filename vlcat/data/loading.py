@@ -136,6 +136,7 @@ def load_dataset(name: str | Path, root: str | Path | None, *, strict: bool = Tr
         template=card.template,
         templates=card.all_templates(),
         method_templates=dict(card.method_templates),
+        domain_prompts=list(card.domain_prompts),
         domain=card.domain,
         skipped=skipped,
         root=str(root_path) if root_path is not None else "",

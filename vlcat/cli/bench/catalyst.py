@@ -1,6 +1,7 @@
 """The catalyst benchmarks: the paired comparison (``compare``) and the wall-time split of one run (``timing``).
 
-    # CoOp vs catalyst (paper mode, look-ahead) and its controls (random, none), paired by seed:
+    # CoOp vs catalyst (paper mode, look-ahead) and its controls (random, none), paired by seed
+    # (add the ceiling with --methods coop lookahead random none oracle):
     python tools/bench_catalyst.py compare                              # all settings, seeds 1-8
     python tools/bench_catalyst.py compare --settings b2n16 --seeds 1 2 3 4
     python tools/bench_catalyst.py compare --report-only                # the table of what finished
