@@ -108,13 +108,12 @@ def stage_limits(n_ctx: int, num_candidates: int) -> tuple[int, int, int]:
     ``catalyst.max_prompt_tokens`` (0 = automatic) when it builds its parser (vlcat/catalyst/callback.py):
     the probe measures what that parser accepts, so it reads the settings, not numbers of its own.
     """
-    from vlcat.config import CatalystConfig
+    from vlcat.catalyst.assemble import prompt_limits, reply_budget
+    from vlcat.config import CatalystConfig, LLMConfig
 
-    c = CatalystConfig()
-    max_chars = c.max_prompt_chars or 12 * n_ctx + 24
-    max_words = c.max_prompt_tokens or 2 * n_ctx
-    # as the catalyst's LLM proposer: N prompts of n_ctx words (~1.5 tokens a word plus JSON quoting)
-    budget = num_candidates * (3 * n_ctx // 2 + 6) + 24
+    c = CatalystConfig(num_candidates=num_candidates)
+    max_chars, max_words = prompt_limits(c, n_ctx)
+    budget = reply_budget(c, n_ctx, LLMConfig().max_tokens)
     return max_chars, max_words, budget
 
 

@@ -23,10 +23,23 @@ from vlcat.catalyst.proposers import (
     vocabulary_words,
 )
 from vlcat.catalyst.stage import StageRunner, StageSettings, template_words
-from vlcat.config import RunConfig
+from vlcat.config import CatalystConfig, RunConfig
 from vlcat.learners.context import ContextLearner
 from vlcat.learners.reembed import Reembedder
 from vlcat.train.port import TrainingPort
+
+
+def prompt_limits(c: CatalystConfig, n_ctx: int) -> tuple[int, int]:
+    """(characters, words) a proposed prompt may have: ``catalyst.max_prompt_chars`` and
+    ``catalyst.max_prompt_tokens``, or, at 0, bounds that fit ``n_ctx`` context words with room to spare.
+    One place, read by the stage's parser and by the usable-share probe (vlcat/bench/usable.py)."""
+    return c.max_prompt_chars or 12 * n_ctx + 24, c.max_prompt_tokens or 2 * n_ctx
+
+
+def reply_budget(c: CatalystConfig, n_ctx: int, max_tokens: int) -> int:
+    """Reply tokens an LLM request may use: enough for N sensible prompts of n_ctx words (~1.5 tokens a
+    word plus JSON quoting); more only buys a weak model room to ramble on a CPU server."""
+    return min(max_tokens, c.num_candidates * (3 * n_ctx // 2 + 6) + 24)
 
 
 def build_stage_runner(cfg: RunConfig, trainer: TrainingPort, *, domain: str, classnames: Sequence[str],
@@ -41,8 +54,7 @@ def build_stage_runner(cfg: RunConfig, trainer: TrainingPort, *, domain: str, cl
     scorer = PromptScorer(learner, trainer.plain_features("train"), val)
     n_ctx = int(learner.n_ctx)
     reembedder = learner.reembedder(c.length_rule, c.pad_word)
-    max_chars = c.max_prompt_chars or 12 * n_ctx + 24
-    max_words = c.max_prompt_tokens or 2 * n_ctx
+    max_chars, max_words = prompt_limits(c, n_ctx)
     parser = CandidateParser(max_chars=max_chars, max_tokens=max_words,
                              count_tokens=lambda text: len(reembedder.token_ids(text)),
                              classnames=classnames, allowed_words=[template])
@@ -69,9 +81,7 @@ def _proposer(cfg: RunConfig, learner: ContextLearner, task: TaskInfo, parser: C
     if c.proposer == "random":
         words = vocabulary_words(learner.decoder(c.decode_metric), reembedder.token_ids, seed=cfg.train.seed)
         return RandomProposer(words, task.n_ctx, parser, c.num_candidates * c.num_requests)
-    # Enough for N sensible prompts of n_ctx words (~1.5 tokens a word plus JSON quoting); more only
-    # buys a weak model room to ramble on a CPU server.
-    budget = min(llm.max_tokens, c.num_candidates * (3 * task.n_ctx // 2 + 6) + 24)
+    budget = reply_budget(c, task.n_ctx, llm.max_tokens)
     return LLMProposer(endpoint or Endpoint(None, None, "unavailable", "not connected"), task, parser,
                        ProposalSettings(num_candidates=c.num_candidates, num_requests=c.num_requests,
                                         temperature=llm.temperature, max_tokens=budget, max_words=max_words,
