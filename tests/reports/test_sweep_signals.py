@@ -103,7 +103,9 @@ def test_sigterm_to_a_ray_sweep_stops_its_tasks_and_the_same_command_resumes_it(
 
     out = tmp_path / "sweep"
     path = sweep_file(tmp_path / "sweep.yaml", tiny_env, out, shots=[4], seeds=[1, 2, 3],
-                      methods=[{"name": "coop", "overrides": ["learner.name=coop", "optim.max_epoch=6",
+                      # long enough that the stop lands mid-run on a slow machine: at 6 epochs both running
+                      # tasks could finish before the driver's cancel reached them (seen in CI)
+                      methods=[{"name": "coop", "overrides": ["learner.name=coop", "optim.max_epoch=40",
                                                               "optim.batch_size=2"]}])
     ray_tmp = tempfile.mkdtemp(prefix="vr", dir="/tmp")  # Ray's unix sockets need a short path
     cmd = [sys.executable, str(TOOL), "-c", str(path)]
