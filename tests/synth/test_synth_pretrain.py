@@ -74,3 +74,36 @@ def test_cuda_without_a_gpu_is_a_one_line_error() -> None:
                          text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == ["error: --device cuda but torch sees no CUDA GPU here; use --device cpu"]
+
+
+def test_continued_pretraining_starts_from_the_given_assets_and_names_them(tmp_path: Path) -> None:
+    import hashlib
+
+    from safetensors.torch import load_file
+
+    def run(out: Path, **kw) -> dict:
+        cfg = PretrainConfig(steps=1, batch_size=8, warmup_steps=1, workers=0, eval_every=0, threads=1,
+                             out_dir=out, data_root=tmp_path / "data", n_val_per_class=1, n_test_per_class=1,
+                             in_style_per_class=1, model=_tiny_config(), **kw)
+        return pretrain(cfg, progress=False, command=f"test {out.name}")
+
+    first = run(tmp_path / "a")
+    # lr 0: AdamW moves nothing (decay is scaled by lr too), so the continued weights are the first ones.
+    second = run(tmp_path / "b", init_from=tmp_path / "a", lr=0.0, seed=5)
+    a, b = (load_file(str(tmp_path / d / "toy_clip.safetensors")) for d in ("a", "b"))
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "b" / "toy_clip.json").read_text()) == \
+        json.loads((tmp_path / "a" / "toy_clip.json").read_text())  # architecture and normalisation kept
+    source = second["init_from"]
+    assert source["weights_sha256"] == hashlib.sha256((tmp_path / "a" / "toy_clip.safetensors").read_bytes()
+                                                      ).hexdigest()
+    assert source["command"] == "test a" and first["init_from"] is None
+    assert second["images_seen_total"] == 16 and first["images_seen_total"] == 8
+
+
+def test_init_from_a_folder_without_assets_is_a_one_line_error(tmp_path: Path) -> None:
+    tool = Path(__file__).resolve().parents[2] / "tools" / "pretrain_toy_clip.py"
+    out = subprocess.run([sys.executable, str(tool), "--init-from", str(tmp_path), "--out-dir", str(tmp_path / "o"),
+                          "--steps", "1"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "has no toy_clip.safetensors" in out.stderr and not (tmp_path / "o").exists()

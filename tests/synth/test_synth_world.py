@@ -11,11 +11,13 @@ import pytest
 from vlcat.synth.shapes import SHAPES
 from vlcat.synth.tasks import DEFAULT_TASK, TASKS
 from vlcat.synth.world import (
+    APPEARANCES,
     COLOURS,
     PRETRAIN_STYLE,
     describe,
     png_bytes,
     pretrain_pair,
+    pretrain_scene,
     render,
     rng_for,
     sample_scene,
@@ -33,7 +35,7 @@ def test_pretrain_stream_is_deterministic() -> None:
 # sha256 over (PNG bytes, caption) of the first 300 pairs of seed 0: the stream the committed toy CLIP was
 # trained on. If a change to the drawing code moves it, the weights no longer match their record: retrain
 # (tools/pretrain_toy_clip.py) and update this digest, or keep the change out of the pretraining stream.
-PRETRAIN_STREAM_DIGEST = "383df807e8d553e2db5fb2dd555c32fbb31524bd37b66ba76b2a42976f124cdb"
+PRETRAIN_STREAM_DIGEST = "036fd4c0465c16ccf9690304747279adcd7f238ed3fc99f7ae9ace8044f7a642"
 
 
 def test_pretrain_stream_is_the_one_the_toy_clip_was_trained_on() -> None:
@@ -61,10 +63,43 @@ def test_outline_style_draws_the_same_scene_as_a_coloured_outline() -> None:
     assert red[1] > 20 and red[1] < red[0] / 2  # a visible outline, far fewer coloured pixels than a fill
 
 
-def test_pretraining_never_draws_outlines() -> None:
-    for i in range(50):
-        rng = rng_for(0, 0, i)
-        assert sample_scene(rng, PRETRAIN_STYLE).outline_width == 0.0
+_OUTLINE_WORDS = ("outline", "sketch", "line drawing", "contour drawing", "thin lines")
+_CAST_WORDS = ("light", "cast")
+_GRAIN_WORDS = ("grainy", "noisy")
+
+
+def _stream(n: int = 3000):
+    return [pretrain_scene(0, i) for i in range(n)]
+
+
+def test_pretraining_shows_outlines_strong_casts_and_grain_rarely_and_names_them_mostly() -> None:
+    """The tasks' appearances exist in pretraining (so their words mean something) but stay rare (so the
+    tasks remain a domain shift), and captions name them most of the time, never when absent."""
+    stream = _stream()
+    kinds = {
+        "outline": (lambda sc: sc.outline_width > 0, _OUTLINE_WORDS),
+        "strong_cast": (lambda sc: sc.lighting in ("warm", "cool") and sc.light_amount > 1.1, _CAST_WORDS),
+        "heavy_grain": (lambda sc: sc.noise > 9.0, _GRAIN_WORDS),
+    }
+    for name, (has, words) in kinds.items():
+        with_it = [cap for sc, cap in stream if has(sc)]
+        share = len(with_it) / len(stream)
+        expected = APPEARANCES[name].p
+        assert expected * 0.6 < share < expected * 1.5, (name, share)
+        named = sum(any(w in cap for w in words) for cap in with_it) / len(with_it)
+        assert 0.55 < named < 0.95, (name, named)  # often, not always
+        if name != "strong_cast":  # "light" also names ordinary lighting ("dimly lit", "in warm light" no)
+            without = [cap for sc, cap in stream if not has(sc)]
+            assert not any(any(w in cap for w in words) for cap in without), name
+
+
+def test_outline_scenes_are_drawn_as_outlines() -> None:
+    scene = next(sc for sc, _ in _stream(400) if sc.outline_width > 0)
+    assert 0.016 <= scene.outline_width <= 0.04
+    filled = render(dataclasses.replace(_plain(scene), outline_width=0.0), 64)
+    outline = render(_plain(scene), 64)
+    ink = [int((np.abs(np.asarray(im).astype(int) - 255).sum(-1) > 60).sum()) for im in (filled, outline)]
+    assert 0 < ink[1] < ink[0]  # the same object, fewer coloured pixels
 
 
 def test_different_seed_or_index_gives_different_samples() -> None:

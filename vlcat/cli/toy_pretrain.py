@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--out-dir", type=Path, default=ASSETS_DIR, help="where the three asset files go")
     p.add_argument("--data-root", type=Path, default=None, help="where synth_shapes is written (default: temp)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="continue from the assets in this folder (architecture, normalisation, weights) "
+                        "instead of a random model; the record names them by sha256")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--eval-only", action="store_true",
                    help="recompute the record's zero-shot numbers for the assets in --out-dir, no training")
@@ -35,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         record = reevaluate(a.out_dir, data_root=a.data_root)
         print(json.dumps(record["zero_shot"], indent=2))
         return 0
+    if a.init_from is not None and not (a.init_from / "toy_clip.safetensors").is_file():
+        print(f"error: --init-from {a.init_from} has no toy_clip.safetensors; give a folder with the three toy "
+              "CLIP asset files", file=sys.stderr)
+        return 2
     if a.device.startswith("cuda"):
         import torch
 
@@ -44,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = PretrainConfig(seed=a.seed, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
                          warmup_steps=a.warmup_steps, weight_decay=a.weight_decay, threads=a.threads,
                          workers=a.workers, device=a.device, eval_every=a.eval_every, max_minutes=a.max_minutes,
-                         out_dir=a.out_dir, data_root=a.data_root)
+                         out_dir=a.out_dir, data_root=a.data_root, init_from=a.init_from)
     command = " ".join(["tools/pretrain_toy_clip.py", *(sys.argv[1:] if argv is None else argv)])
     record = pretrain(cfg, progress=not a.no_progress, command=command)
     print(json.dumps({"train_seconds": record["train_seconds"], "zero_shot": record["zero_shot"]}, indent=2))

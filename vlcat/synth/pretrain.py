@@ -10,13 +10,19 @@ recognises shapes only about half the time, so its image features, not the promp
 The committed weights come from the command in their record: ~18,000 steps of 256 (4.6 M images) in
 8 minutes on one GPU with 15 drawing workers, the drawing being the bottleneck (~9,600 images/s).
 
+Continued pretraining (``init_from``): training can start from earlier assets instead of a random model,
+keeping their architecture and normalisation. This is how a change of the stream (new scenes, new caption
+words) reaches the model on a CPU in an hour rather than retraining for hours: the record names the
+weights it started from (their sha256 and their own record's command), so the chain can be replayed.
+
 Reproducibility: the stream is a pure function of (seed, index) and the model is initialised under the
-seed, so the same command gives the same weights up to the nondeterminism of float reductions (and of
-``--max-minutes``, which stops on wall time).
+seed (or from ``init_from``), so the same command gives the same weights up to the nondeterminism of float
+reductions (and of ``--max-minutes``, which stops on wall time).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -39,7 +45,15 @@ from vlcat.rundir import atomic_write_bytes, atomic_write_text
 from vlcat.synth.dataset import IMAGE_DIR, SPLIT_FILE, build_synth_dataset
 from vlcat.synth.tasks import DEFAULT_TASK, TASKS, Task
 from vlcat.synth.toy_model import ASSETS_DIR, build_clip, default_config, load_toy_clip, tokenizer
-from vlcat.synth.world import GENERATOR_VERSION, PRETRAIN_STYLE, pretrain_pair, render, rng_for, sample_scene
+from vlcat.synth.world import (
+    GENERATOR_VERSION,
+    PRETRAIN_STREAM_VERSION,
+    PRETRAIN_STYLE,
+    pretrain_pair,
+    render,
+    rng_for,
+    sample_scene,
+)
 
 HAND_TEMPLATE = "a photo of a {}."
 """The card's hand-written template; read from the card when it is available (see ``_card_templates``)."""
@@ -48,9 +62,8 @@ STYLE_AWARE_TEMPLATES = (
     "a drawing of a {}.",
     "a drawing of a {} on a striped background.",
 )
-"""Hand-written prompts that name the task's style in words pretraining knows ("drawing" is one of its
-caption media, though its drawings were filled). The record shows how they fare: a baseline for what
-learned prompts find."""
+"""Fallback style-aware prompts when the card (and its ``domain_prompts``) cannot be read. The record shows
+how the card's hand-written domain prompts fare against the plain template: the wording lever."""
 
 STREAM_STATS_SAMPLES = 512
 
@@ -81,6 +94,9 @@ class PretrainConfig:
     n_test_per_class: int = 20
     """Evaluation split sizes; the defaults are those of ``build_synth_dataset``, i.e. the card's data."""
     in_style_per_class: int = 10
+    init_from: Path | None = None
+    """A folder with earlier assets (toy_clip.json, toy_clip.safetensors, toy_clip_record.json) to continue
+    from: their architecture, normalisation and weights; None trains from a random model."""
     model: dict[str, Any] = field(default_factory=default_config)
 
 
@@ -180,6 +196,16 @@ def _card_templates() -> tuple[str, list[str]]:
         return HAND_TEMPLATE, [HAND_TEMPLATE]
 
 
+def _style_aware_templates() -> list[str]:
+    """The synth_shapes card's hand-written domain prompts (fixed before any measurement), or the fallback."""
+    try:
+        from vlcat.data.cards import resolve_card
+
+        return list(resolve_card("synth_shapes").domain_prompts) or list(STYLE_AWARE_TEMPLATES)
+    except Exception:  # as in _card_templates
+        return list(STYLE_AWARE_TEMPLATES)
+
+
 def _preprocess(config: dict[str, Any]):
     from open_clip.transform import image_transform
 
@@ -253,7 +279,7 @@ def evaluate(model: torch.nn.Module, config: dict[str, Any], folder: Path, *, sp
         "ensemble": ensemble,
         "ensemble_accuracy": accuracy(feats, class_weights(model, config, classnames, ensemble), labels),
         "style_aware": {t: accuracy(feats, class_weights(model, config, classnames, [t]), labels)
-                        for t in STYLE_AWARE_TEMPLATES},
+                        for t in _style_aware_templates()},
     }
     clean, clean_labels = in_style_images(TASKS[DEFAULT_TASK], seed, in_style_per_class,
                                           config["preprocess_cfg"]["size"])
@@ -291,16 +317,46 @@ def _summarise_losses(losses: list[float], every: int = 25) -> list[list[float]]
             for i in range(0, len(losses), every)]
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _init_source(folder: Path) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
+    """(model, config, what the record says about it) of the assets training continues from."""
+    folder = Path(folder)
+    weights = folder / "toy_clip.safetensors"
+    model, config = load_toy_clip(folder / "toy_clip.json", weights)
+    previous: dict[str, Any] = {}
+    if (folder / "toy_clip_record.json").is_file():
+        previous = json.loads((folder / "toy_clip_record.json").read_text(encoding="utf-8"))
+    source = {"weights_sha256": _sha256(weights), "command": previous.get("command"),
+              "pretrain_stream_version": previous.get("pretrain_stream_version", 1),
+              "images_seen": previous.get("images_seen_total", previous.get("images_seen")),
+              "init_from": previous.get("init_from")}
+    return model, config, source
+
+
 def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None = None) -> dict[str, Any]:
     """Train, evaluate and write the three asset files into ``cfg.out_dir``; return the record."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = cfg.model
-    size = int(config["vision_cfg"]["image_size"])
-    mean, std = stream_statistics(cfg.seed, size)
-    config["preprocess_cfg"].update({"size": size, "mean": mean, "std": std})
+    init_model, init_source = None, None
+    if cfg.init_from is not None:
+        # Read before anything is written: out_dir may be the folder training continues from.
+        init_model, config, init_source = _init_source(Path(cfg.init_from))
+        size = int(config["vision_cfg"]["image_size"])
+        mean, std = config["preprocess_cfg"]["mean"], config["preprocess_cfg"]["std"]
+    else:
+        config = cfg.model
+        size = int(config["vision_cfg"]["image_size"])
+        mean, std = stream_statistics(cfg.seed, size)
+        config["preprocess_cfg"].update({"size": size, "mean": mean, "std": std})
 
     tmp_data = None
     if cfg.data_root is None:
@@ -314,7 +370,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None 
     hand_template, _ = _card_templates()
 
     device = torch.device(cfg.device)
-    model = build_clip(config).to(device)
+    model = (init_model if init_model is not None else build_clip(config)).to(device)
     model.train()
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98),
                                   eps=1e-6, fused=True)
@@ -378,12 +434,15 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None 
         "what": "contrastive pretraining of the toy open_clip CLIP on the vlcat.synth world",
         "command": command,
         "generator_version": GENERATOR_VERSION,
+        "pretrain_stream_version": PRETRAIN_STREAM_VERSION,
+        "init_from": init_source,
         "seed": cfg.seed,
         "steps_planned": cfg.steps,
         "steps_done": len(losses),
         "stopped_early": stopped_early,
         "batch_size": cfg.batch_size,
         "images_seen": len(losses) * cfg.batch_size,
+        "images_seen_total": len(losses) * cfg.batch_size + int((init_source or {}).get("images_seen") or 0),
         "lr": cfg.lr,
         "warmup_steps": cfg.warmup_steps,
         "weight_decay": cfg.weight_decay,

@@ -42,12 +42,21 @@ def _draw(task: Task, labels: range, split: str, per_class: int, seed: int, size
     return images, ys
 
 
+def domain_prompts(task: Task) -> list[str]:
+    """The hand-written domain prompts of the task's card (empty when the card has none)."""
+    from vlcat.data.cards import resolve_card
+
+    return list(resolve_card(task.card).domain_prompts)
+
+
 def probe(task: Task, *, assets_dir: str | Path = ASSETS_DIR, shots: int = 16, test_per_class: int = 40,
           seed: int = 0, c: float = 10.0) -> dict[str, Any]:
     """Zero-shot and ``shots``-shot linear-probe accuracy on the base half and zero-shot on the novel half.
 
     Base and novel are the first and second half of the labels, as ``subsample_classes`` splits them.
-    Zero-shot uses the task's hand-written template (its card's ``template``).
+    Zero-shot uses the task's hand-written template (its card's ``template``). ``base_domain`` holds the
+    base zero-shot of each of the card's hand-written domain prompts: how much a practitioner's wording
+    moves the model, which is the lever an LLM proposer can pull and a random one cannot.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -66,6 +75,8 @@ def probe(task: Task, *, assets_dir: str | Path = ASSETS_DIR, shots: int = 16, t
             result[f"{name}_zero_shot"] = accuracy(feats, class_weights(model, config, names, [task.template]),
                                                    local)
             if name == "base":
+                result["base_domain"] = {t: accuracy(feats, class_weights(model, config, names, [t]), local)
+                                         for t in domain_prompts(task)}
                 train_images, train_labels = _draw(task, labels, "train", shots, seed, size)
                 clf = LogisticRegression(C=c, max_iter=5000)
                 clf.fit(image_features(model, config, train_images).numpy(), np.array(train_labels))

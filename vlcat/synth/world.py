@@ -4,10 +4,15 @@ A scene is sampled from a ``Style`` (the probabilities of backgrounds, sizes, li
 to pixels by ``render`` and described in words by ``describe``. Two styles matter: ``PRETRAIN_STYLE``, the
 world the toy CLIP learns from (mostly clean, centred, plainly lit shapes, with every nuisance mentioned in
 the caption when it appears), and ``TASK_STYLE`` (see ``tasks.py``), where those nuisances are common and,
-above all, shapes are drawn as thin outlines, which pretraining never shows. A well-trained toy CLIP
-shrugs off the nuisances (~99 % zero-shot on filled task-style shapes) but not the outlines (~70 %): that
-gap, which the image features can still close (a 16-shot linear probe reaches ~84 %), is what prompt
-tuning and the LLM catalyst work on.
+above all, shapes are drawn as thin outlines. A well-trained toy CLIP shrugs off the nuisances (~99 %
+zero-shot on filled task-style shapes) but not the outlines: that gap, which the image features can still
+close with a few shots, is what prompt tuning and the LLM catalyst work on.
+
+Since stream version 2 the pretraining stream also shows, rarely, what the tasks show often: outline
+drawings, strong colour casts and heavy grain (``APPEARANCES``), and its captions name them most of the time
+in the words people use ("a line drawing of...", "...in warm light", "a grainy photo..."), as web alt-text
+does. So, as with real CLIP, wording that describes how the images look moves zero-shot accuracy: the lever
+a practitioner (or an LLM) can pull and a random word generator cannot.
 
 Everything is a pure function of a ``numpy.random.Generator`` seeded per sample from (seed, stream, index),
 so a sample never depends on what was drawn before it, and the same seed gives the same PNG bytes.
@@ -62,6 +67,11 @@ STREAM_TEST = 3
 
 GENERATOR_VERSION = 2
 """Bumped whenever a change to the drawing code changes pixels, so cached datasets are rebuilt."""
+
+PRETRAIN_STREAM_VERSION = 2
+"""Bumped whenever the pretraining stream (its scenes or captions) changes; the toy CLIP's record names the
+version it was trained on. Version 1 (before commit 'appearance captions') never drew outlines, strong casts
+or heavy grain and named no appearance beyond lighting adjectives and backgrounds."""
 
 SUPERSAMPLE = 2
 """Shapes are drawn at this multiple of the output size and box-filtered down: cheap antialiasing."""
@@ -125,6 +135,27 @@ P_CLEAN = 0.4
 Measured here: a small CNN learns the nine shapes to ~94 % in 120 steps on clean scenes but only to ~30 % on
 the varied ones, and without clean scenes contrastive pretraining learns colour and never shape.
 """
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """A rare way the pretraining stream renders a scene, and how often its caption says so."""
+
+    p: float
+    """Share of the stream drawn this way (each appearance is drawn independently of the others)."""
+    style: dict[str, object]
+    """``Style`` fields it replaces; tuple values are uniform ranges drawn per scene."""
+    p_named: float
+    """How often the caption names it: often but not always, as alt-text does."""
+
+
+APPEARANCES: dict[str, Appearance] = {
+    "outline": Appearance(0.06, {"outline_width": (0.016, 0.04)}, 0.8),
+    "strong_cast": Appearance(0.04, {"lighting": ("warm", "cool"), "light_amount": (1.2, 2.2)}, 0.8),
+    "heavy_grain": Appearance(0.04, {"noise": (10.0, 22.0)}, 0.75),
+}
+"""Rare in pretraining, common in the tasks: so the tasks stay a domain shift (the stream shows outlines in
+6 % of scenes, the default task in all of them), but the words for them exist in the model."""
 
 
 @dataclass(frozen=True)
@@ -405,6 +436,19 @@ _BG_WORDS = {
 }
 _TONE_WORDS = {"light": ("white", "light", "pale"), "mid": ("gray", "grey"), "dark": ("dark", "black")}
 _MEDIA = ("photo", "picture", "image", "photo", "rendering", "snapshot", "drawing")
+_OUTLINE_MEDIA = ("line drawing", "outline", "sketch", "outline drawing", "contour drawing", "thin outline",
+                  "line drawing", "drawing")
+_OUTLINE_SUFFIX = ("drawn in outline", "drawn with thin lines", "as a line drawing", "in outline")
+_CAST_PHRASES = {
+    "warm": ("in warm light", "under a warm light", "under yellow light", "with a warm colour cast",
+             "with a strong yellow cast"),
+    "cool": ("in cool light", "under a bluish light", "with a cool colour cast", "under cold blue light"),
+}
+_GRAIN_WORDS = ("grainy", "noisy", "very grainy", "very noisy")
+_BG_FORMS = ("on {a} {bg} background", "on {a} {bg} background", "in front of {a} {bg} pattern",
+             "on {a} {bg} pattern", "against {a} {bg} backdrop")
+_CLUTTER_WORDS = ("with clutter", "among gray lines", "with some scribbles", "with gray marks", "among grey lines",
+                  "among clutter", "with grey scribbles")
 
 
 def _choice(rng: np.random.Generator, options: tuple[str, ...] | list[str]) -> str:
@@ -447,6 +491,8 @@ def describe(scene: Scene, rng: np.random.Generator) -> str:
 
     Nuisances are mentioned often but not always, as in web captions: the model learns both that "a red
     circle" fits a red circle in any conditions and that "a dark photo of a red circle" fits dim ones best.
+    The rare appearances (outlines, strong casts, heavy grain; ``APPEARANCES``) are named with their own
+    words most of the time.
     """
     objs = scene.objects
     with_size = rng.random() < 0.5
@@ -468,24 +514,37 @@ def describe(scene: Scene, rng: np.random.Generator) -> str:
     if rng.random() < (0.6 if textured else 0.3):
         if textured:
             bg = _choice(rng, _BG_WORDS[scene.background])
+            form = _choice(rng, _BG_FORMS)
         else:
             bg = _choice(rng, _TONE_WORDS[scene.tone])
-        extras.append(f"on {_article(bg)} {bg} background")
+            form = "on {a} {bg} background"
+        extras.append(form.format(a=_article(bg), bg=bg))
     if scene.clutter and rng.random() < 0.5:
-        extras.append(_choice(rng, ("with clutter", "among gray lines", "with some scribbles",
-                                    "with gray marks")))
+        extras.append(_choice(rng, _CLUTTER_WORDS))
+    strong_cast = scene.lighting in _CAST_PHRASES and scene.light_amount > 1.1
+    if strong_cast and rng.random() < APPEARANCES["strong_cast"].p_named:
+        extras.append(_choice(rng, _CAST_PHRASES[scene.lighting]))
 
     adjectives = []
     if scene.lighting != "normal" and rng.random() < 0.7:
         adjectives.append(_choice(rng, _LIGHT_ADJ[scene.lighting]))
     if scene.blur > 0 and rng.random() < 0.6:
         adjectives.append(_choice(rng, ("blurry", "blurred", "out of focus")))
-    if scene.noise > 6.0 and rng.random() < 0.4:
+    if scene.noise > 9.0:
+        if rng.random() < APPEARANCES["heavy_grain"].p_named:
+            adjectives.append(_choice(rng, _GRAIN_WORDS))
+    elif scene.noise > 6.0 and rng.random() < 0.4:
         adjectives.append(_choice(rng, ("noisy", "grainy")))
 
+    media = _MEDIA
+    if scene.outline_width > 0 and rng.random() < APPEARANCES["outline"].p_named:
+        if rng.random() < 0.75:
+            media = _OUTLINE_MEDIA
+        else:
+            extras.append(_choice(rng, _OUTLINE_SUFFIX))
     body = " ".join([subject, *extras])
-    if adjectives or rng.random() < 0.55:
-        medium = " ".join([*adjectives, _choice(rng, _MEDIA)])
+    if adjectives or media is _OUTLINE_MEDIA or rng.random() < 0.55:
+        medium = " ".join([*adjectives, _choice(rng, media)])
         text = f"{_article(medium)} {medium} of {body}"
     else:
         lead = rng.random()
@@ -495,8 +554,31 @@ def describe(scene: Scene, rng: np.random.Generator) -> str:
     return text
 
 
+def _with_appearances(rng: np.random.Generator, style: Style) -> Style:
+    """``style`` with the rare appearances this scene gets (see ``APPEARANCES``)."""
+    fields: dict[str, object] = {}
+    for app in APPEARANCES.values():
+        if rng.random() >= app.p:
+            continue
+        for key, value in app.style.items():
+            if key == "lighting":  # one of the listed lightings, always
+                fields[key] = {str(value[int(rng.integers(len(value)))]): 1.0}  # type: ignore[index]
+            elif key == "outline_width":  # a scalar field: one width per scene
+                fields[key] = float(rng.uniform(*value))  # type: ignore[arg-type]
+            else:  # a range field: sample_scene draws within it
+                fields[key] = value
+    return replace(style, **fields) if fields else style  # type: ignore[arg-type]
+
+
+def pretrain_scene(seed: int, index: int) -> tuple[Scene, str]:
+    """The ``index``-th (scene, caption) of the pretraining stream of ``seed``, before drawing."""
+    rng = rng_for(seed, STREAM_PRETRAIN, index)
+    base = CLEAN_STYLE if rng.random() < P_CLEAN else PRETRAIN_STYLE
+    scene = sample_scene(rng, _with_appearances(rng, base))
+    return scene, describe(scene, rng)
+
+
 def pretrain_pair(seed: int, index: int, size: int = 64) -> tuple[Image.Image, str]:
     """The ``index``-th (image, caption) pair of the pretraining stream of ``seed``."""
-    rng = rng_for(seed, STREAM_PRETRAIN, index)
-    scene = sample_scene(rng, CLEAN_STYLE if rng.random() < P_CLEAN else PRETRAIN_STYLE)
-    return render(scene, size), describe(scene, rng)
+    scene, caption = pretrain_scene(seed, index)
+    return render(scene, size), caption
