@@ -142,3 +142,14 @@ def test_a_dataset_without_validation_keeps_the_initial_alpha_beta_with_a_warnin
     with pytest.warns(UserWarning, match="no validation split"):
         summary = learner.fit(torch.randn(2, 32), torch.tensor([0, 1]), None)
     assert (summary["alpha"], summary["beta"], learner.alpha, learner.beta) == (10.0, 1.0, 10.0, 1.0)
+
+
+@pytest.mark.parametrize("name, why", [("clip_adapter", "changes the image features"),
+                                       ("tip_adapter", "adds the logits of its cache"),
+                                       ("tip_adapter_f", "adds the logits of its cache")])
+def test_no_plain_classifier_is_exported_and_the_refusal_says_why(name, why):
+    from vlcat.interop.export import ExportError, check_exportable
+
+    with pytest.raises(ExportError) as err:
+        check_exportable(name)
+    assert str(err.value).startswith(f"learner {name} {why}") and "\n" not in str(err.value)

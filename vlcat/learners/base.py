@@ -71,6 +71,9 @@ class PromptLearner(nn.Module):
     trained_by: ClassVar[str] = "gradient"
     has_context: ClassVar[bool] = False
     scores_new_classes: ClassVar[bool] = True
+    export_refusal: ClassVar[str] = ""
+    """Why the learner has no fixed cosine classifier to export (``vlcat-export-classifier``), when the
+    generic reasons (no class weights, per-image weights) do not say it; e.g. an adapter on the image side."""
     follows_clip_dtype: ClassVar[bool] = True
     """Under ``model.precision=fp16`` its parameters and buffers are cast to half with CLIP, as the authors'
     prompt learners are (:func:`vlcat.precision.cast_learner`); false for a learner with weights of its own

@@ -46,6 +46,7 @@ class ClipAdapter(PromptLearner):
     """Residual bottleneck adapter on the image features; see the module docstring."""
 
     follows_clip_dtype = False  # the authors train the adapter in float32 (clip_model.float())
+    export_refusal = "changes the image features (its adapter runs after the image tower)"
 
     @classmethod
     def from_config(cls, cfg: Any, clip: ClipBundle, task: TaskSpec) -> ClipAdapter:

@@ -146,6 +146,7 @@ class TipAdapter(PromptLearner):
 
     trained_by = "fit"
     scores_new_classes = False
+    export_refusal = "adds the logits of its cache of training images to CLIP's"
 
     @classmethod
     def options_of(cls, cfg: Any) -> Any:
