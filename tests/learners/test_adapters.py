@@ -153,3 +153,13 @@ def test_no_plain_classifier_is_exported_and_the_refusal_says_why(name, why):
     with pytest.raises(ExportError) as err:
         check_exportable(name)
     assert str(err.value).startswith(f"learner {name} {why}") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["clip_adapter", "tip_adapter_f"])
+def test_bench_reference_step_computes_the_same_logits(name, tiny_clip):
+    """tools/bench_train_step.py: the authors' step (image tower every step; CLIP-Adapter's text tower too)
+    and vlcat's step on cached features give the same logits."""
+    from vlcat.bench.train_step import bench_one
+
+    r = bench_one(name, tiny_clip, n_classes=5, batch=4, n_ctx=0, repeats=0)
+    assert r["diff"] <= 1e-4 and r["ref"].logits.shape == (4, 5)
