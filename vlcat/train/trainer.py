@@ -455,6 +455,8 @@ class Trainer:
         """What the learner does once training has ended (Tip-Adapter-F searches alpha and beta on the
         validation features); a learner that changed its state this way gets the final checkpoint rewritten,
         and its summary joins the last epoch's entry of the history (the record's ``final_train``)."""
+        if type(self.learner).finish_training is PromptLearner.finish_training:
+            return  # nothing to do: no validation features encoded for it
         val = self.plain_features("val") if self.val_items else None
         summary = self.learner.finish_training(val)
         if summary:
