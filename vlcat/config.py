@@ -101,6 +101,7 @@ LearnerConfig.__doc__ = ContextOptions.__doc__ + " One sub-node per learner with
 @dataclass
 class OptimConfig:
     name: str = "sgd"
+    """sgd (Dassl's, every prompt learner) | adamw (Tip-Adapter-F: torch's AdamW, weight_decay as given)."""
     lr: float = 0.002
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -116,8 +117,11 @@ class OptimConfig:
     """Dassl's OPTIM.WARMUP_RECOUNT (default true): the cosine starts counting when the warm-up ends; false
     starts it at the warm-up length (rescaled so epoch warmup_epoch trains at optim.lr, as Dassl does)."""
     scheduler: str = "cosine"
-    """cosine | constant, stepped once per epoch as in Dassl."""
+    """cosine | constant, stepped once per epoch as in Dassl | cosine_step (torch's CosineAnnealingLR over
+    every step of the run, stepped after each batch, no warm-up: Tip-Adapter-F)."""
     batch_size: int = 32
+    eps: float = 1e-8
+    """adamw's epsilon (torch's default 1e-8; Tip-Adapter-F: 1e-4). Unused by sgd."""
 
 
 @dataclass
@@ -245,8 +249,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "learner.class_token_position": CLASS_TOKEN_POSITIONS,
     "learner.ctx_init_length": CTX_INIT_LENGTHS,
     "learner.csc_with_init": CSC_WITH_INIT,
-    "optim.name": ("sgd",),
-    "optim.scheduler": ("cosine", "constant"),
+    "optim.name": ("sgd", "adamw"),
+    "optim.scheduler": ("cosine", "constant", "cosine_step"),
     "optim.warmup_type": ("constant", "linear"),
     "catalyst.policy": ("best", "if_better", "lookahead"),
     "catalyst.proposer": ("llm", "random", "none", "oracle"),
@@ -414,6 +418,9 @@ def validate(cfg: RunConfig) -> None:
         (cfg.llm.startup_timeout > 0, "llm.startup_timeout must be > 0"),
         (cfg.optim.weight_decay >= 0, "optim.weight_decay must be >= 0"),
         (0 <= cfg.optim.momentum < 1, "optim.momentum must be in [0, 1)"),
+        (cfg.optim.eps > 0, f"optim.eps must be > 0, got {cfg.optim.eps}"),
+        (cfg.optim.scheduler != "cosine_step" or cfg.optim.warmup_epoch == 0,
+         "optim.scheduler=cosine_step has no warm-up; set optim.warmup_epoch=0"),
         (cfg.data.num_shots >= 1 or cfg.data.num_shots == -1,
          f"data.num_shots must be >= 1 (or -1 for the full training split), got {cfg.data.num_shots}"),
         (cfg.learner.n_ctx >= 1, f"learner.n_ctx must be >= 1, got {cfg.learner.n_ctx}"),

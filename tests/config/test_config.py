@@ -23,18 +23,23 @@ def test_extends_and_overrides(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, text", [
-    (["optim.lrr=1"], "unknown config key 'optim.lrr'; allowed here: batch_size, lr"),
+    (["optim.lrr=1"], "unknown config key 'optim.lrr'; allowed here: batch_size, eps, lr"),
     (["nope=1"], "unknown config key 'nope'"),
     (["optim.lr=fast"], "bad value for 'optim.lr'"),
     (["optim.lr=-0.1"], "optim.lr must be > 0"),
     (["data.num_shots=0"], "data.num_shots must be >= 1"),
-    (["learner.name=maple"], "learner.name='maple' is not one of: cocoop, coop, kgcoop, linear_probe, "),
+    (["learner.name=nosuch"], "learner.name='nosuch' is not one of: clip_adapter, cocoop, coop, kgcoop, "),
     (["learner.zeroshot.templates=ensemble"], "learner.zeroshot.templates is an option of learner 'zeroshot', "
-                                              "but learner.name=coop (known learners: cocoop, coop, "),
+                                              "but learner.name=coop (known learners: clip_adapter, cocoop, coop, "),
     (["learner.name=zeroshot", "catalyst.enabled=true"], "catalyst.enabled=true needs a learner with context"),
     (["learner.nctx=4"], "unknown config key 'learner.nctx'; allowed here: "),
     (["learner.name=cocoop", "learner.csc=true"], "learner cocoop has one shared context"),
     (["learner.name=linear_probe", "catalyst.enabled=true"], "'linear_probe' has none"),
+    (["learner.name=clip_adapter", "catalyst.enabled=true"], "'clip_adapter' has none"),
+    (["learner.name=tip_adapter", "catalyst.enabled=true"], "'tip_adapter' has none"),
+    (["learner.name=tip_adapter_f", "catalyst.enabled=true"], "'tip_adapter_f' has none"),
+    (["optim.scheduler=cosine_step"], "optim.scheduler=cosine_step has no warm-up; set optim.warmup_epoch=0"),
+    (["optim.name=adam"], "optim.name='adam' is not one of: sgd, adamw"),
     (["learner.name=kgcoop", "learner.kgcoop.weight=-1"], "learner.kgcoop.weight must be >= 0"),
     (["learner.name=prograd", "learner.ctx_init=a photo of a"], "use learner.prograd.init=coop"),
     (["learner.prograd.weight=2"], "learner.prograd.weight is an option of learner 'prograd'"),

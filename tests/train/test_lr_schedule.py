@@ -17,7 +17,7 @@ import torch
 
 from vlcat.config import load_config
 from vlcat.errors import ConfigError
-from vlcat.train.schedule import lr_at_epoch
+from vlcat.train.schedule import lr_at_epoch, lr_at_step
 
 
 def dassl_lrs(lr: float, max_epoch: int, warmup_epoch: int, warmup_type: str, recount: bool,
@@ -91,3 +91,16 @@ def test_schedule_equals_torch_stepped_as_dassl(max_epoch, warmup_epoch, warmup_
 def test_unknown_warmup_type_is_one_line():
     with pytest.raises(ConfigError, match=r"optim.warmup_type='cubic' is not one of: constant, linear"):
         load_config(overrides=["optim.warmup_type=cubic"])
+
+
+@pytest.mark.parametrize("total", [1, 4, 37])
+def test_step_cosine_equals_torch_cosine_annealing_stepped_per_batch(total):
+    """Tip-Adapter-F's schedule: CosineAnnealingLR(T_max = all steps), scheduler.step() after every batch."""
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=0.001, eps=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
+    seen = []
+    for _ in range(total):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert [lr_at_step(t, lr=0.001, total_steps=total) for t in range(total)] == pytest.approx(seen, rel=1e-12)

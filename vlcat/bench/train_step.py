@@ -32,7 +32,16 @@ WORDS = (
 ).split()
 
 #: Published batch size and context length per learner (CoCoOp: batch 1 in the paper; 8 is the benchmark's).
-DEFAULTS = {"coop": (32, 16), "cocoop": (8, 4), "kgcoop": (32, 4), "prograd": (32, 16)}
+DEFAULTS = {"coop": (32, 16), "cocoop": (8, 4), "kgcoop": (32, 4), "prograd": (32, 16),
+            "clip_adapter": (32, 0), "tip_adapter_f": (256, 0)}
+
+TEXT_EVERY_STEP = {"clip_adapter"}
+"""Learners without a context whose authors' forward still runs the text tower over every class prompt,
+at full length, each step (CLIP-Adapter's ``CustomCLIP.forward`` calls ``encode_text``); vlcat encodes the
+hand-written prompts once. Tip-Adapter-F's authors encode the class weights once, so only its images differ."""
+
+CACHE_SHOTS = 16
+"""Images per class in Tip-Adapter-F's cache (the 16-shot setting): the keys the step multiplies."""
 
 
 def class_names(n: int) -> list[str]:
@@ -102,7 +111,15 @@ def measure(step: Callable[[], torch.Tensor], repeats: int, device: torch.device
 
 
 def build(name: str, clip: Any, names: list[str], n_ctx: int, fast_text: bool) -> PromptLearner:
-    return get_learner(name).cls(clip, names, n_ctx=n_ctx, fast_text=fast_text).to(clip.device)
+    cls = get_learner(name).cls
+    if cls.has_context:
+        return cls(clip, names, n_ctx=n_ctx, fast_text=fast_text).to(clip.device)
+    learner = cls(clip, names).to(clip.device)  # an adapter: no prompt to encode either way
+    if learner.training_views():  # Tip-Adapter-F: a cache of CACHE_SHOTS random images per class
+        g = torch.Generator(device="cpu").manual_seed(2)
+        labels = torch.arange(len(names)).repeat_interleave(CACHE_SHOTS)
+        learner.start_training(torch.randn(1, len(labels), learner.weights.shape[-1], generator=g), labels)
+    return learner
 
 
 def bench_one(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repeats: int) -> dict[str, Any]:
@@ -136,8 +153,13 @@ def bench_one(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repe
         sync()
         return out.logits.detach()
 
+    ids = clip.tokenizer([ref.template.format(n) for n in names]).to(device) if name in TEXT_EVERY_STEP else None
+
     def reference_features() -> torch.Tensor:
         feats = [encode() for _ in range(image_passes)]
+        if ids is not None:  # the frozen text tower at full length, every step (no graph: nothing in it trains)
+            with torch.no_grad():
+                ref.text = clip.model.encode_text(ids).float()
         return feats[0]
 
     step(fast, lambda: cached)  # warm-up (allocations, kernels)

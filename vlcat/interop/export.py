@@ -38,6 +38,9 @@ def check_exportable(name: str) -> None:
     from vlcat.learners import get_learner
 
     cls = get_learner(name).cls
+    if cls.export_refusal:
+        raise ExportError(f"learner {name} {cls.export_refusal}, so no fixed classifier exists to export; evaluate "
+                          "it with vlcat-eval")
     if cls.class_features is PromptLearner.class_features:
         raise ExportError(f"learner {name} has no class text weights (it scores image features with a classifier of "
                           "its own), so there is no open_clip classifier to export")

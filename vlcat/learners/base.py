@@ -71,6 +71,9 @@ class PromptLearner(nn.Module):
     trained_by: ClassVar[str] = "gradient"
     has_context: ClassVar[bool] = False
     scores_new_classes: ClassVar[bool] = True
+    export_refusal: ClassVar[str] = ""
+    """Why the learner has no fixed cosine classifier to export (``vlcat-export-classifier``), when the
+    generic reasons (no class weights, per-image weights) do not say it; e.g. an adapter on the image side."""
     follows_clip_dtype: ClassVar[bool] = True
     """Under ``model.precision=fp16`` its parameters and buffers are cast to half with CLIP, as the authors'
     prompt learners are (:func:`vlcat.precision.cast_learner`); false for a learner with weights of its own
@@ -144,6 +147,29 @@ class PromptLearner(nn.Module):
             ) -> dict[str, Any]:
         """Learners with ``trained_by = "fit"``: fit once on (un-augmented) training features; returns a summary."""
         raise NotImplementedError(f"learner '{self.name}' is trained by gradient steps, not by fit()")
+
+    def training_views(self) -> int:
+        """How many augmented views of every training image the learner reads before it trains (0: none).
+
+        A learner built from a cache of the training images (Tip-Adapter's keys) says how many views it
+        averages; the run then calls :meth:`start_training` with them once, before :meth:`fit` or the first
+        gradient step of a fresh run (a resumed run has that state in its checkpoint). The views are the
+        trainer's augmented crops of epochs ``0 .. n-1`` (``clip.train_transform``, the run's seed), read from
+        the feature cache, so a cache and the first epochs of training share their encodings.
+        """
+        return 0
+
+    def start_training(self, views: torch.Tensor, labels: torch.Tensor) -> None:
+        """Learners with :meth:`training_views`: the unnormalised image features ``[views, N, E]`` of the
+        ``N`` training images and their labels ``[N]``, before any training."""
+        raise NotImplementedError(f"learner '{self.name}' reads no augmented views before training")
+
+    def finish_training(self, val: tuple[torch.Tensor, torch.Tensor] | None) -> dict[str, Any]:
+        """Called once after the last gradient step with the un-augmented validation features and labels
+        (None: the dataset has no validation split). A learner that chooses hyperparameters on validation
+        after training (Tip-Adapter-F's alpha and beta) does it here and returns a summary for the record
+        (the trainer then rewrites the final checkpoint); the default does nothing and returns ``{}``."""
+        return {}
 
     # ----- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()

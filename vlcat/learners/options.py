@@ -100,6 +100,46 @@ class ZeroShotOptions:
     """'single' (the dataset card's hand-written template) or 'ensemble' (the card's template list)."""
 
 
+
+@dataclass
+class ClipAdapterOptions:
+    """``learner.clip_adapter``: options of :class:`vlcat.learners.clip_adapter.ClipAdapter`."""
+
+    reduction: int = 4
+    """Bottleneck: hidden width = image-feature width // reduction (the authors' ``Adapter(1024, 4)``)."""
+    ratio: float = 0.2
+    """Residual ratio: features = ratio * adapter(f) + (1 - ratio) * f (the authors' code: 0.2)."""
+
+
+@dataclass
+class TipAdapterOptions:
+    """``learner.tip_adapter``: options of :class:`vlcat.learners.tip_adapter.TipAdapter` (training-free)."""
+
+    augment_views: int = 10
+    """Augmented views of each training image averaged into a cache key (the authors' ``augment_epoch``)."""
+    init_beta: float = 1.0
+    """beta (sharpness of the affinity) before the search, and the value used with search=false."""
+    init_alpha: float = 0.0
+    """alpha (weight of the cache logits) before the search; 0 = the authors' value for the dataset."""
+    search: bool = True
+    """Choose alpha, beta on the few-shot validation split over the authors' grid (false: keep init_*)."""
+    beta_max: float = 0.0
+    """The beta grid runs from 0.1 towards this bound; 0 = the authors' bound for the dataset."""
+    alpha_max: float = 0.0
+    """The alpha grid runs from 0.1 towards this bound; 0 = the authors' bound for the dataset."""
+    beta_steps: int = 200
+    alpha_steps: int = 20
+    templates: str = "paper"
+    """paper (the authors': ImageNet's 7-template ensemble, the card's template elsewhere) | single (the
+    card's template) | ensemble (the card's template list)."""
+
+
+@dataclass
+class TipAdapterFOptions(TipAdapterOptions):
+    """``learner.tip_adapter_f``: options of :class:`vlcat.learners.tip_adapter_f.TipAdapterF` (the same
+    cache, its keys fine-tuned by gradient steps; optimiser and schedule are the ``optim`` node's)."""
+
+
 LEARNER_OPTIONS: dict[str, type | None] = {
     "cocoop": CoCoOpOptions,
     "coop": None,
@@ -107,6 +147,9 @@ LEARNER_OPTIONS: dict[str, type | None] = {
     "linear_probe": LinearProbeOptions,
     "prograd": ProGradOptions,
     "zeroshot": ZeroShotOptions,
+    "clip_adapter": ClipAdapterOptions,
+    "tip_adapter": TipAdapterOptions,
+    "tip_adapter_f": TipAdapterFOptions,
 }
 """Every learner, by the name ``learner.name`` takes (its module is ``vlcat/learners/<name>.py``), with the
 dataclass of its own config node ``learner.<name>`` (None: no options of its own). The config schema is

@@ -406,6 +406,11 @@ def fit_learner(cfg: RunConfig, clip: ClipBundle, learner: PromptLearner, splits
         return x, torch.tensor([it.label for it in items], dtype=torch.long)
 
     train_x, train_y = feats(splits.train)
+    views = learner.training_views()
+    if views:  # a cache of augmented views (Tip-Adapter): the trainer's crops of epochs 0..views-1
+        learner.start_training(torch.stack([cache.features(
+            clip, splits.train, clip.train_transform, seed=cfg.train.seed, view=v,
+            batch_size=cfg.train.eval_batch_size, num_workers=cfg.data.num_workers) for v in range(views)]), train_y)
     summary = learner.fit(train_x, train_y, feats(splits.val) if splits.val else None)
     save_checkpoint(Path(cfg.output_dir) / rundir.CHECKPOINT,
                     {"format": 1, "epoch": 0, "step": 0, "learner": learner.trainable_state()})

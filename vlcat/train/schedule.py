@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 
 SCHEDULERS = ("cosine", "constant")
+STEP_SCHEDULERS = ("cosine_step",)
+"""Schedulers stepped after every batch rather than every epoch (:func:`lr_at_step`)."""
 WARMUP_TYPES = ("constant", "linear")
 
 
@@ -49,3 +51,11 @@ def lr_at_epoch(epoch: int, *, lr: float, max_epoch: int, warmup_epoch: int = 1,
     if w == 0 or warmup_recount:
         return 0.5 * lr * (1.0 + math.cos(math.pi * (epoch - w) / max_epoch))
     return lr * (1.0 + math.cos(math.pi * epoch / max_epoch)) / (1.0 + math.cos(math.pi * w / max_epoch))
+
+
+def lr_at_step(step: int, *, lr: float, total_steps: int) -> float:
+    """LR of 0-based global ``step`` under ``cosine_step``: torch's ``CosineAnnealingLR(T_max=total_steps)``
+    stepped after every batch, as Tip-Adapter-F trains (gaopengcuhk/Tip-Adapter ``main.py``,
+    ``run_tip_adapter_F``: ``CosineAnnealingLR(optimizer, train_epoch * len(train_loader_F))``, one
+    ``scheduler.step()`` per batch, no warm-up), so step ``t`` trains at ``lr/2 * (1 + cos(pi t / T))``."""
+    return 0.5 * lr * (1.0 + math.cos(math.pi * step / max(1, total_steps)))

@@ -41,7 +41,7 @@ from vlcat.train.features import (
 )
 from vlcat.train.port import EpochSlice, Evaluation, StepOutcome
 from vlcat.train.progress import TrainProgress, say
-from vlcat.train.schedule import lr_at_epoch
+from vlcat.train.schedule import STEP_SCHEDULERS, lr_at_epoch, lr_at_step
 
 
 class RunInterrupted(VlcatError):
@@ -101,7 +101,7 @@ class Trainer:
         self.labels = torch.tensor([it.label for it in self.train_items], dtype=torch.long)
         self.params = [p for p in learner.parameters() if p.requires_grad]
         o = cfg.optim
-        self.optimizer = torch.optim.SGD(self.params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        self.optimizer = make_optimizer(self.params, o)
         self.items_hash = items_fingerprint(self.train_items)
         self.steps_per_epoch = steps_per_epoch(len(self.train_items), o.batch_size)
         self.global_step = 0
@@ -195,9 +195,20 @@ class Trainer:
     # ----- optimisation --------------------------------------------------------------------------
     def set_lr(self, epoch: int) -> float:
         o = self.cfg.optim
+        if o.scheduler in STEP_SCHEDULERS:  # the LR of the epoch's first step; each step sets its own
+            return self.set_step_lr(epoch, 0)
         lr = lr_at_epoch(epoch, lr=o.lr, max_epoch=o.max_epoch, warmup_epoch=o.warmup_epoch,
                          warmup_lr=o.warmup_lr, scheduler=o.scheduler, warmup_type=o.warmup_type,
                          warmup_recount=o.warmup_recount)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def set_step_lr(self, epoch: int, step: int) -> float:
+        """Under a per-step scheduler (``cosine_step``), the LR of step ``step`` of 0-based ``epoch``: a pure
+        function of the global step (every epoch has ``steps_per_epoch`` steps), so resume stays exact."""
+        o = self.cfg.optim
+        lr = lr_at_step(epoch * self.steps_per_epoch + step, lr=o.lr, total_steps=o.max_epoch * self.steps_per_epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         return lr
@@ -240,6 +251,8 @@ class Trainer:
         out = []
         for step in range(start, stop):
             idx = part.batches[step]
+            if self.cfg.optim.scheduler in STEP_SCHEDULERS:
+                self.set_step_lr(part.epoch, step)
             loss, acc = self.train_step(self.batch_inputs(part.epoch, idx, part.inputs), self.labels[idx])
             out.append(StepOutcome(loss, acc, dict(self.last_terms)))
         return out
@@ -343,6 +356,7 @@ class Trainer:
                 f"{self.cfg.optim.max_epoch * self.steps_per_epoch}) from {self.checkpoint_path.name}")
         else:
             truncate_metrics(self.run_dir, 0)  # lines of an attempt that never checkpointed are stale
+            self._start_learner()
         cfg = self.cfg
         max_epoch = cfg.optim.max_epoch
         total = max_epoch * self.steps_per_epoch
@@ -365,6 +379,8 @@ class Trainer:
                     if epoch == start_epoch and step < start_step:
                         continue
                     x = self.batch_inputs(epoch, idx, feats)
+                    if cfg.optim.scheduler in STEP_SCHEDULERS:
+                        lr = self.set_step_lr(epoch, step)
                     loss, acc = self.train_step(x, self.labels[idx])
                     if not math.isfinite(loss):
                         kept = ("kept its last good checkpoint" if self.checkpoint_path.exists()
@@ -419,7 +435,41 @@ class Trainer:
             bar.close()
         for cb in self.callbacks:
             cb.on_train_end(self)
+        self._finish_learner()
         return self.history
+
+    # ----- the learner's own work before the first step and after the last ---------------------
+    def _start_learner(self) -> None:
+        """A learner built from augmented views of the training images (Tip-Adapter-F's cache) gets them
+        before the first step of a fresh run; a resumed run has that state in its checkpoint."""
+        views = self.learner.training_views()
+        if views:
+            with self._interruptible():
+                feats = torch.stack([self.cache.features(
+                    self.clip, self.train_items, self.clip.train_transform, seed=self.cfg.train.seed, view=v,
+                    batch_size=self.cfg.train.eval_batch_size, num_workers=self.cfg.data.num_workers,
+                    items_hash=self.items_hash) for v in range(views)])
+            self.learner.start_training(feats, self.labels)
+
+    def _finish_learner(self) -> None:
+        """What the learner does once training has ended (Tip-Adapter-F searches alpha and beta on the
+        validation features); a learner that changed its state this way gets the final checkpoint rewritten,
+        and its summary joins the last epoch's entry of the history (the record's ``final_train``)."""
+        if type(self.learner).finish_training is PromptLearner.finish_training:
+            return  # nothing to do: no validation features encoded for it
+        val = self.plain_features("val") if self.val_items else None
+        summary = self.learner.finish_training(val)
+        if summary:
+            if self.history:
+                self.history[-1] = {**self.history[-1], **summary}
+            self.save(self.cfg.optim.max_epoch, 0)
+
+
+def make_optimizer(params: list[torch.nn.Parameter], o: Any) -> torch.optim.Optimizer:
+    """The ``optim`` node's optimizer: Dassl's SGD (every prompt learner) or torch's AdamW (Tip-Adapter-F)."""
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, eps=o.eps, weight_decay=o.weight_decay)
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
 
 def _fault_from_env() -> tuple[int, int] | None:

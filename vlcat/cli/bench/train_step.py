@@ -6,6 +6,10 @@
     (one set of class prompts per image);
 (b) vlcat: image features come from the cache (computed once per augmentation view), the text tower runs
     truncated to the longest EOT and shares the SOS+context prefix (one prefix per image for CoCoOp).
+The adapters have no prompt: CLIP-Adapter's reference step runs the image tower and, as its authors'
+forward does, the text tower over every class prompt at full length; Tip-Adapter-F's runs the image tower
+(its authors encode the class weights once) and multiplies a cache of 16 images per class. vlcat's step
+is the adapter alone on cached features, so the ratio is what caching the image tower (and the text) saves.
 
 Both paths start from the same parameters and images and run the learner's own loss and backward. For
 each learner and class count the script prints the step time of each path, the ratio, the activation
@@ -36,12 +40,14 @@ def _mem(r: PathResult) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     trainable = [e.name for e in learner_entries() if e.cls.trained_by == "gradient"]
+    with_context = {e.name for e in learner_entries() if e.cls.has_context}
     p.add_argument("--model", default="ViT-B-16")
     p.add_argument("--learners", default=",".join(trainable), help=f"comma-separated, of: {', '.join(trainable)}")
     p.add_argument("--classes", default="100", help="comma-separated class counts, e.g. 100,400,1000")
-    p.add_argument("--batch", type=int, default=0, help="batch size (0 = per learner: CoCoOp 8, others 32)")
+    p.add_argument("--batch", type=int, default=0, help="batch size (0 = per learner: CoCoOp 8, Tip-Adapter-F "
+                                                        "256, others 32)")
     p.add_argument("--n-ctx", type=int, default=0, help="context vectors (0 = per learner: CoOp/ProGrad 16, "
-                                                        "CoCoOp/KgCoOp 4)")
+                                                        "CoCoOp/KgCoOp 4; the adapters have none)")
     p.add_argument("--repeats", type=int, default=2, help="timed runs after the first (which also counts memory)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -62,15 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {clip.model_id}, device {clip.device}, {torch.get_num_threads()} threads, "
           f"median of {args.repeats + 1}; memory = MB autograd keeps for backward"
           + (" / CUDA peak MB" if clip.device.type == "cuda" else ""))
-    print(f"{'learner':8} {'classes':>7} {'batch':>5} {'n_ctx':>5} | {'(a) ref ms':>11} {'(b) vlcat ms':>12} "
+    width = max(8, *(len(n) for n in learners))
+    print(f"{'learner':{width}} {'classes':>7} {'batch':>5} {'n_ctx':>5} | {'(a) ref ms':>11} {'(b) vlcat ms':>12} "
           f"{'ratio':>7} | {'mem (a)':>8} {'mem (b)':>8} | max|dlogit|")
     for name in learners:
         batch, n_ctx = DEFAULTS.get(name, (32, 16))
-        batch, n_ctx = args.batch or batch, args.n_ctx or n_ctx
+        batch, n_ctx = args.batch or batch, (args.n_ctx or n_ctx) if name in with_context else 0
         for c in counts:
             r = bench_one(name, clip, c, batch, n_ctx, args.repeats)
             a, b = r["ref"], r["fast"]
             flag = "" if r["diff"] <= 1e-4 else "  <-- above 1e-4"
-            print(f"{name:8} {c:7d} {batch:5d} {n_ctx:5d} | {a.seconds * 1000:11.1f} {b.seconds * 1000:12.1f} "
+            print(f"{name:{width}} {c:7d} {batch:5d} {n_ctx or '-':>5} | {a.seconds * 1000:11.1f} "
+                  f"{b.seconds * 1000:12.1f} "
                   f"{a.seconds / b.seconds:6.1f}x | {_mem(a)} {_mem(b)} | {r['diff']:.1e}{flag}", flush=True)
     return 0
