@@ -12,7 +12,6 @@ deeper layer) for the contract.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -28,7 +27,7 @@ from vlcat.cli import train_main
 from vlcat.config import CONFIG_DIR, load_config
 from vlcat.errors import RunError
 from vlcat.learners import get_learner, list_learners
-from vlcat.testing import tiny_overrides
+from vlcat.testing import tiny_overrides, tiny_prompt_depths
 from vlcat.train.checkpoint import load_checkpoint
 from vlcat.train.run import evaluate_run, load_model, make_learner, prepare_data, run_training
 
@@ -40,19 +39,12 @@ def _yaml(name: str) -> Path:
     return CONFIG_DIR / "learners" / f"{name}.yaml"
 
 
-def _fit_tiny(name: str) -> dict[str, int]:
-    """Prompt depths that fit the tiny model (2 image, 3 text layers): 2 for every ``*depth`` option."""
-    options = get_learner(name).options
-    fields = dataclasses.fields(options) if options else ()
-    return {f"learner.{name}.{f.name}": 2 for f in fields if f.name.endswith("depth")}
-
-
 def _over(tiny_data, tiny_model_file, tmp_path, run: str, name: str = "", **extra) -> list[str]:
     root, card = tiny_data
     # base classes: 2 classes x 4 shots = 8 images, batch 4: two steps per epoch
     extra = {"data.subsample_classes": "base", "optim.max_epoch": 1, "optim.batch_size": 4, "optim.warmup_epoch": 0,
              "train.log_every": 1, "train.eval_splits": "[test]", "model.precision": "fp32",
-             **(_fit_tiny(name) if name else {}), **extra}
+             **tiny_prompt_depths(name), **extra}
     return tiny_overrides(root, card, tiny_model_file, tmp_path / "cache", tmp_path / run, **extra)
 
 

@@ -24,7 +24,7 @@ from vlcat.learners.base import tokenize
 from vlcat.learners.ivlp import IVLP
 from vlcat.learners.maple import MaPLe
 from vlcat.learners.vpt_deep import VPTDeep
-from vlcat.testing import TINY_CFG, tiny_overrides
+from vlcat.testing import TINY_CFG, tiny_overrides, tiny_prompt_depths
 from vlcat.train.run import run_training
 
 NAMES = ["red circle", "blue_square", "dog", "green triangle"]
@@ -240,10 +240,8 @@ def test_a_model_without_a_vit_image_tower_is_refused(name, tiny_data, tmp_path,
 ])
 def test_a_prompt_depth_beyond_the_tower_is_refused(name, key, value, text, tiny_data, tiny_model_file, tmp_path,
                                                     capsys):
-    fit = {"ivlp": {"learner.ivlp.text_depth": 2, "learner.ivlp.vision_depth": 2},
-           "maple": {"learner.maple.depth": 2}, "vpt_deep": {"learner.vpt_deep.depth": 2}}[name]
-    rc = train_main(["-c", str(REPO / "configs" / "learners" / f"{name}.yaml")]
-                    + _over(tiny_data, tiny_model_file, tmp_path, **{"learner.n_ctx": 2, **fit, key: value}))
+    rc = train_main(["-c", str(REPO / "configs" / "learners" / f"{name}.yaml")] + _over(
+        tiny_data, tiny_model_file, tmp_path, **{"learner.n_ctx": 2, **tiny_prompt_depths(name), key: value}))
     _one_line(capsys.readouterr().err, text)
     assert rc == 2 and not (tmp_path / "run").exists()
 
