@@ -261,3 +261,19 @@ def test_a_pixel_learner_caches_no_features_and_selects_on_validation_images(tin
     assert [s["epoch"] for s in record["selection"]["per_epoch"]] == [1, 2]
     assert 0 <= record["metrics"]["test"]["accuracy"] <= 100
     assert not (tmp_path / "cache" / "features").exists()
+
+
+# ----- the step benchmark -------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["ivlp", "maple", "vpt_deep"])
+def test_the_step_bench_times_both_paths_on_the_same_numbers(name, deep_clip):
+    """tools/bench_train_step.py: the full-length reference step and vlcat's give the same logits, and the
+    prompted image tower is timed alone."""
+    from vlcat.bench.train_step import bench_one
+
+    r = bench_one(name, deep_clip, n_classes=6, batch=2, n_ctx=2, repeats=0)
+    assert r["diff"] < 1e-4 and r["ref"].logits.shape == (2, 6)
+    assert r["tower"].seconds > 0 and r["fast"].saved_mb > 0
+    if name == "vpt_deep":  # a fixed text prompt: both paths are the same computation
+        assert r["diff"] == 0.0
+    else:  # full-length text keeps more for the backward pass than the truncated shared-prefix one
+        assert r["ref"].saved_mb > r["fast"].saved_mb
