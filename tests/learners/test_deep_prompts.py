@@ -277,3 +277,11 @@ def test_the_step_bench_times_both_paths_on_the_same_numbers(name, deep_clip):
         assert r["diff"] == 0.0
     else:  # full-length text keeps more for the backward pass than the truncated shared-prefix one
         assert r["ref"].saved_mb > r["fast"].saved_mb
+
+
+@pytest.mark.parametrize("name", ["ivlp", "maple", "vpt_deep"])
+def test_no_open_clip_classifier_is_exported_for_a_prompted_image_tower(name):
+    from vlcat.interop.export import ExportError, check_exportable
+
+    with pytest.raises(ExportError, match=f"learner {name} runs the image tower with prompts of its own"):
+        check_exportable(name)
