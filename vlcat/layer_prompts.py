@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vlcat.errors import ConfigError
+
 
 def replace_positions(x: torch.Tensor, tokens: torch.Tensor, start: int) -> torch.Tensor:
     """``x`` ``[B, L, D]`` with positions ``start .. start + n`` replaced by ``tokens`` ``[n, D]`` (every row).
@@ -51,3 +53,11 @@ def run_blocks(transformer: nn.Module, x: torch.Tensor, prompts: torch.Tensor | 
         x = blk(x if batch_first else x.transpose(0, 1), attn_mask=attn_mask)
         x = x if batch_first else x.transpose(0, 1)
     return x
+
+
+def check_depth(depth: int, layers: int, key: str, tower: str) -> None:
+    """A prompt depth must be 1 .. the tower's layer count (the authors allow up to 12 on ViT-B/16)."""
+    if depth > layers:
+        raise ConfigError(f"{key}={depth} is beyond the {tower} tower's {layers} layers; give 1..{layers}")
+    if depth < 1:
+        raise ConfigError(f"{key}={depth} must be at least 1 (the layer-0 prompt); give 1..{layers}")

@@ -10,7 +10,8 @@ pools as it always does. The authors pool ``ln_post(x[:, 0]) @ proj`` (CLIP's cl
 which is why the prompts are dropped before pooling rather than after.
 
 Only open_clip's ``VisionTransformer`` has a token sequence to append to; any other tower (the ResNet of
-the committed toy CLIP, timm towers) is refused in one line, as is a depth beyond the tower's layers.
+the committed toy CLIP, timm towers) is refused in one line; a depth beyond a tower's layers is refused by
+:func:`vlcat.layer_prompts.check_depth`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from open_clip.transformer import VisionTransformer
 from torch import nn
 
-from vlcat.errors import ConfigError, ModelError
+from vlcat.errors import ModelError
 from vlcat.layer_prompts import run_blocks
 
 
@@ -30,12 +31,6 @@ def vit_tower(model: nn.Module, learner: str) -> VisionTransformer:
         raise ModelError(f"learner '{learner}' puts prompt tokens into a ViT image tower, and this model's image "
                          f"tower is a {type(visual).__name__}; use a ViT model (e.g. ViT-B-16)")
     return visual
-
-
-def check_depth(depth: int, layers: int, key: str, tower: str) -> None:
-    """A prompt depth must be 1 .. the tower's layer count (the authors allow up to 12 on ViT-B/16)."""
-    if not 1 <= depth <= layers:
-        raise ConfigError(f"{key}={depth} is beyond the {tower} tower's {layers} layers; give 1..{layers}")
 
 
 class VisionEncoder(nn.Module):

@@ -235,7 +235,7 @@ def test_a_model_without_a_vit_image_tower_is_refused(name, tiny_data, tmp_path,
     ("ivlp", "learner.ivlp.text_depth", 4, "learner.ivlp.text_depth=4 is beyond the text tower's 3 layers"),
     ("maple", "learner.maple.depth", 3, "learner.maple.depth=3 is beyond the image tower's 2 layers"),
     ("maple", "learner.maple.depth", 4, "learner.maple.depth=4 is beyond the text tower's 3 layers"),
-    ("vpt_deep", "learner.vpt_deep.depth", 0, "learner.vpt_deep.depth=0 is beyond the image tower's 2 layers"),
+    ("vpt_deep", "learner.vpt_deep.depth", 0, "learner.vpt_deep.depth=0 must be at least 1 (the layer-0 prompt)"),
     ("maple", "learner.n_ctx", 5, "has 4 token(s); with learner.ctx_init_length=n_ctx, learner.n_ctx must be 1..4"),
 ])
 def test_a_prompt_depth_beyond_the_tower_is_refused(name, key, value, text, tiny_data, tiny_model_file, tmp_path,

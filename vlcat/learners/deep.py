@@ -33,8 +33,9 @@ from torch import nn
 
 from vlcat.clip import ClipBundle
 from vlcat.errors import ConfigError
+from vlcat.layer_prompts import check_depth
 from vlcat.learners.coop import CoOp
-from vlcat.vision_encoder import VisionEncoder, check_depth
+from vlcat.vision_encoder import VisionEncoder
 
 CATALYST_REFUSAL = ("its stages restart the first-layer text context from words and score it on cached image "
                     "features, and this learner also trains per-layer text and vision prompts that no words restart "

@@ -27,12 +27,12 @@ import torch
 
 from vlcat.clip import ClipBundle
 from vlcat.errors import ConfigError
+from vlcat.layer_prompts import check_depth
 from vlcat.learners.base import TaskSpec
 from vlcat.learners.coop import context_kwargs
 from vlcat.learners.deep import DeepTextLearner, VisionPromptTokens
 from vlcat.learners.options import IVLPOptions
 from vlcat.learners.registry import register_learner
-from vlcat.vision_encoder import check_depth
 
 
 @register_learner("ivlp", options=IVLPOptions)

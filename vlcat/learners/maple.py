@@ -34,12 +34,12 @@ import torch
 from torch import nn
 
 from vlcat.clip import ClipBundle
+from vlcat.layer_prompts import check_depth
 from vlcat.learners.base import TaskSpec
 from vlcat.learners.coop import context_kwargs
 from vlcat.learners.deep import DeepTextLearner
 from vlcat.learners.options import MaPLeOptions
 from vlcat.learners.registry import register_learner
-from vlcat.vision_encoder import check_depth
 
 
 @register_learner("maple", options=MaPLeOptions)

@@ -24,12 +24,12 @@ import torch
 
 from vlcat.clip import ClipBundle
 from vlcat.errors import ConfigError
+from vlcat.layer_prompts import check_depth
 from vlcat.learners.base import PromptLearner, TaskSpec
 from vlcat.learners.deep import PixelPromptLearner, VisionPromptTokens
 from vlcat.learners.options import VPTDeepOptions
 from vlcat.learners.registry import register_learner
 from vlcat.learners.zeroshot import template_features
-from vlcat.vision_encoder import check_depth
 
 
 @register_learner("vpt_deep", options=VPTDeepOptions)
