@@ -20,7 +20,7 @@ a GPU), and the max difference of the logits (must stay below 1e-4).
     python tools/bench_train_step.py --learners cocoop         # CoCoOp: batch 8, 4 context vectors
     python tools/bench_train_step.py --classes 100,400,1000    # how each path grows with the classes
     python tools/bench_train_step.py --model vlcat-toy --classes 48 --threads 1
-    python tools/bench_train_step.py --learners ivlp,maple,vpt_deep --model-config small_vit.json
+    python tools/bench_train_step.py --learners ivlp,maple,vpt_deep --model-config configs/models/small_vit_bench.json
 """
 
 from __future__ import annotations
