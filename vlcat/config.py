@@ -375,6 +375,9 @@ def validate_learner(cfg: RunConfig) -> None:
                                   f"learner.name={name} (known learners: {', '.join(list_learners())})")
     cls = get_learner(name).cls
     cls.check_config(cfg.learner)
+    if cfg.catalyst.enabled:  # the learner's own reason first (imported here: vlcat.catalyst imports this module)
+        from vlcat.catalyst.learner_fit import refuse_own_reason
+        refuse_own_reason(name, cls)
     if cfg.catalyst.enabled and not cls.has_context:
         with_ctx = ", ".join(e.name for e in learner_entries() if e.cls.has_context)
         raise ConfigError(f"catalyst.enabled=true needs a learner with context vectors ({with_ctx}); "

@@ -54,6 +54,18 @@ def write_tiny_dataset(root, n_train: int = 6, n_val: int = 4, n_test: int = 4, 
     return card
 
 
+def tiny_prompt_depths(learner: str, depth: int = 2) -> dict[str, int]:
+    """Overrides that fit a deep prompt learner's released depths (9, 12) to the tiny model (2 image, 3 text
+    layers): ``depth`` for each of its ``*depth`` options (2: a prompt at layer 0 and one deeper layer)."""
+    import dataclasses
+
+    from vlcat.learners.options import LEARNER_OPTIONS
+
+    options = LEARNER_OPTIONS.get(learner)
+    fields = dataclasses.fields(options) if options else ()
+    return {f"learner.{learner}.{f.name}": depth for f in fields if f.name.endswith("depth")}
+
+
 def tiny_overrides(data_root, card, model_file, cache_dir, output_dir, **extra) -> list[str]:
     """``key=value`` overrides for a fast run of the tiny model on the tiny dataset."""
     base = {

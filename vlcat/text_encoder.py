@@ -15,6 +15,12 @@ the sequence would move the last position), that append a class embedding (CoCa:
 padding, pooled, with a padding mask built from the token ids) or mask padding get the plain full-length
 path, which is exactly open_clip's ``TextTransformer.forward`` / ``CLIP.encode_text`` with the embedding
 lookup removed. Towers that mask padding need the prompts' token ids (``token_ids=``) for that mask.
+
+Deep prompts (MaPLe, IVLP, PromptSRC; :mod:`vlcat.layer_prompts`): every path takes ``deep`` ``[J - 1, n, D]``,
+tokens that replace the hidden states at positions ``deep_start .. deep_start + n`` (the context) before
+layers ``1 .. J - 1``. They are the same for every prompt and sit inside the shared prefix, so truncation
+(they come before the pooled position) and prefix sharing (the prefix states are still the same for every
+class) stay exact.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vlcat.clip import text_tower
+from vlcat.layer_prompts import replace_positions, run_blocks
 
 
 class TextEncoder(nn.Module):
@@ -100,11 +107,18 @@ class TextEncoder(nn.Module):
             return proj(pooled)
         return pooled @ proj
 
+    @property
+    def layers(self) -> int:
+        """Residual blocks of the text transformer (a deep prompt reaches at most this many)."""
+        return len(self.tower.transformer.resblocks)
+
     def forward_full(self, embeds: torch.Tensor, pool_idx: torch.Tensor,
-                     token_ids: torch.Tensor | None = None) -> torch.Tensor:
+                     token_ids: torch.Tensor | None = None, deep: torch.Tensor | None = None,
+                     deep_start: int = 1) -> torch.Tensor:
         """Reference path: all positions, exactly open_clip's ``encode_text`` after the lookup.
 
         ``token_ids`` ``[B, L]``: the prompts' ids, needed (and only used) by towers that mask padding.
+        ``deep``/``deep_start``: deep prompts and where they go (see the module docstring).
         """
         tower = self.tower
         x = embeds.to(self.dtype)
@@ -118,34 +132,36 @@ class TextEncoder(nn.Module):
             pad = tower._build_additive_mask(token_ids.to(x.device), seq, x.dtype)
             attn_mask = pad if attn_mask is None else attn_mask[:seq, :seq].unsqueeze(0) + pad
         x = x + tower.positional_embedding[:x.shape[1]].to(self.dtype)
-        x = tower.transformer(x, attn_mask=attn_mask)
+        x = run_blocks(tower.transformer, x, deep, deep_start, attn_mask)
         if self.cls_emb is not None:
             return self._project(x[:, -1])
         x = x[torch.arange(x.shape[0], device=x.device), pool_idx]
         return self._project(x)
 
     def forward(self, embeds: torch.Tensor, pool_idx: torch.Tensor,
-                token_ids: torch.Tensor | None = None) -> torch.Tensor:
+                token_ids: torch.Tensor | None = None, deep: torch.Tensor | None = None,
+                deep_start: int = 1) -> torch.Tensor:
         """Encode ``[B, L, D]`` prompt embeddings; ``pool_idx[b]`` is the pooled position of prompt b."""
         if not self.can_truncate:
-            return self.forward_full(embeds, pool_idx, token_ids)
+            return self.forward_full(embeds, pool_idx, token_ids, deep, deep_start)
         tower = self.tower
         length = int(pool_idx.max()) + 1
         x = embeds[:, :length].to(self.dtype) + tower.positional_embedding[:length].to(self.dtype)
-        x = tower.transformer(x, attn_mask=tower.attn_mask[:length, :length])
+        x = run_blocks(tower.transformer, x, deep, deep_start, tower.attn_mask[:length, :length])
         x = x[torch.arange(x.shape[0], device=x.device), pool_idx]
         return self._project(x)
 
     def forward_shared_prefix(
         self, prefix: torch.Tensor, suffix: torch.Tensor, suffix_pool_idx: torch.Tensor,
-        token_ids: torch.Tensor | None = None,
+        token_ids: torch.Tensor | None = None, deep: torch.Tensor | None = None, deep_start: int = 1,
     ) -> torch.Tensor:
         """Encode K prompt sets that share per-set prefixes over C class-specific suffixes.
 
         ``prefix``: ``[K, P, D]`` (SOS + context); ``suffix``: ``[C, S, D]`` (class tokens, '.', EOT, ...);
         ``suffix_pool_idx[c]``: pooled position of class c within the suffix. Returns ``[K, C, E]``, equal
         to encoding the K*C concatenated prompts, because under the causal mask prefix states never see
-        the suffix. ``token_ids`` ``[C, L]``: the C prompts' ids, for towers that mask padding.
+        the suffix. ``token_ids`` ``[C, L]``: the C prompts' ids, for towers that mask padding. ``deep``: deep
+        prompts replacing prefix positions ``deep_start ..`` before layers ``1 .. J - 1`` (inside the prefix).
         """
         if not self.can_share_prefix:
             k, p, _ = prefix.shape
@@ -154,13 +170,16 @@ class TextEncoder(nn.Module):
                 [prefix[:, None].expand(k, c, p, -1), suffix[None].expand(k, c, -1, -1)], dim=2
             ).flatten(0, 1)
             ids = None if token_ids is None else token_ids.repeat(k, 1)
-            out = self.forward(full, (suffix_pool_idx + p).repeat(k), ids)
+            out = self.forward(full, (suffix_pool_idx + p).repeat(k), ids, deep, deep_start)
             return out.view(k, c, -1)
 
         tower = self.tower
         dtype = self.dtype
         k, p, d = prefix.shape
         c = suffix.shape[0]
+        n_deep = 0 if deep is None else deep.shape[0]
+        if n_deep and deep_start + deep.shape[1] > p:
+            raise ValueError(f"deep prompts at {deep_start}..{deep_start + deep.shape[1]} reach past the prefix ({p})")
         s = int(suffix_pool_idx.max()) + 1
         pos = tower.positional_embedding.to(dtype)
         hp = prefix.to(dtype) + pos[:p]  # [K, P, D]
@@ -169,7 +188,11 @@ class TextEncoder(nn.Module):
         allowed = torch.ones(s, p + s, dtype=torch.bool, device=hp.device)
         allowed[:, p:] = torch.ones(s, s, dtype=torch.bool, device=hp.device).tril()
         blocks = list(tower.transformer.resblocks)
+        if n_deep >= len(blocks):
+            raise ValueError(f"{n_deep} deeper prompt layers need more than the tower's {len(blocks)} layers")
         for i, blk in enumerate(blocks):
+            if 1 <= i <= n_deep:  # this layer's prompt replaces the context's states (inside the prefix)
+                hp = replace_positions(hp, deep[i - 1], deep_start)
             attn: nn.MultiheadAttention = blk.attn
             heads = attn.num_heads
             hd = d // heads

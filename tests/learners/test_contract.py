@@ -4,6 +4,10 @@ Every registered learner, built from its own ``configs/learners/<name>.yaml`` on
 tiny PNG dataset: trains two steps, round-trips its checkpoint, resumes bit-exactly after a real kill,
 evaluates on base and novel classes (or refuses novel ones in one line), and runs an LLM stage against
 the real vLLM server (or refuses ``catalyst.enabled=true`` in one line, writing nothing).
+
+The tiny model is a ViT (2 image layers, 3 text layers), so the deep prompt learners run on it too; their
+released depths (9, 12) exceed it, and every ``*depth`` option is set to 2 (a prompt at layer 0 and one
+deeper layer) for the contract.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from vlcat.cli import train_main
 from vlcat.config import CONFIG_DIR, load_config
 from vlcat.errors import RunError
 from vlcat.learners import get_learner, list_learners
-from vlcat.testing import tiny_overrides
+from vlcat.testing import tiny_overrides, tiny_prompt_depths
 from vlcat.train.checkpoint import load_checkpoint
 from vlcat.train.run import evaluate_run, load_model, make_learner, prepare_data, run_training
 
@@ -35,16 +39,17 @@ def _yaml(name: str) -> Path:
     return CONFIG_DIR / "learners" / f"{name}.yaml"
 
 
-def _over(tiny_data, tiny_model_file, tmp_path, run: str, **extra) -> list[str]:
+def _over(tiny_data, tiny_model_file, tmp_path, run: str, name: str = "", **extra) -> list[str]:
     root, card = tiny_data
     # base classes: 2 classes x 4 shots = 8 images, batch 4: two steps per epoch
     extra = {"data.subsample_classes": "base", "optim.max_epoch": 1, "optim.batch_size": 4, "optim.warmup_epoch": 0,
-             "train.log_every": 1, "train.eval_splits": "[test]", "model.precision": "fp32", **extra}
+             "train.log_every": 1, "train.eval_splits": "[test]", "model.precision": "fp32",
+             **tiny_prompt_depths(name), **extra}
     return tiny_overrides(root, card, tiny_model_file, tmp_path / "cache", tmp_path / run, **extra)
 
 
 def _cfg(name, tiny_data, tiny_model_file, tmp_path, run, **extra):
-    return load_config([_yaml(name)], _over(tiny_data, tiny_model_file, tmp_path, run, **extra))
+    return load_config([_yaml(name)], _over(tiny_data, tiny_model_file, tmp_path, run, name, **extra))
 
 
 def _steps(run_dir: Path) -> list[dict]:
@@ -107,9 +112,9 @@ def test_resumes_bit_exactly_after_a_kill(name, tiny_data, tiny_model_file, tmp_
     cls = get_learner(name).cls
     extra = {"optim.max_epoch": 2}
     args = ["-c", str(_yaml(name))]
-    full = _cli(args + _over(tiny_data, tiny_model_file, tmp_path, "full", **extra))
+    full = _cli(args + _over(tiny_data, tiny_model_file, tmp_path, "full", name, **extra))
     assert full.returncode == 0, full.stderr
-    over = args + _over(tiny_data, tiny_model_file, tmp_path, "killed", **extra)
+    over = args + _over(tiny_data, tiny_model_file, tmp_path, "killed", name, **extra)
     if cls.trained_by == "gradient":
         killed = _cli(over, {"VLCAT_FAULT_AT_STEP": "3", "VLCAT_FAULT_SIGNAL": "KILL"})
         assert killed.returncode != 0 and not (tmp_path / "killed" / "record.json").exists()
@@ -134,8 +139,11 @@ def test_runs_an_llm_stage_or_refuses_the_catalyst(name, llm_server, tiny_data, 
     catalyst = {"catalyst.enabled": True, "catalyst.epochs": "[1]", "catalyst.snapshots_per_stage": 2,
                 "catalyst.num_candidates": 3, "llm.base_url": llm_server.url, "llm.model": llm_server.served_name,
                 "llm.max_retries": 0, "llm.max_tokens": 96, "llm.temperature": 0.7, "llm.timeout": 120}
+    if cls.catalyst_refusal:
+        _refuses_the_catalyst(name, tiny_data, tiny_model_file, tmp_path, capsys, catalyst)
+        return
     if not cls.has_context:
-        rc = train_main(["-c", str(_yaml(name))] + _over(tiny_data, tiny_model_file, tmp_path, "cat", **catalyst))
+        rc = train_main(["-c", str(_yaml(name))] + _over(tiny_data, tiny_model_file, tmp_path, "cat", name, **catalyst))
         err = capsys.readouterr().err
         assert rc == 2 and err.startswith("error: catalyst.enabled=true needs a learner with context")
         assert err.count("\n") == 1 and not (tmp_path / "cat").exists()
@@ -149,3 +157,42 @@ def test_runs_an_llm_stage_or_refuses_the_catalyst(name, llm_server, tiny_data, 
     assert stage["current"]["text"] == stage["trajectory"][-1]["text"]  # decoded through the protocol
     if stage["decision"]["restart"]:
         assert stage["decision"]["verified"]  # the re-embedded text decodes back to its own tokens
+
+
+def _refuses_the_catalyst(name, tiny_data, tiny_model_file, tmp_path, capsys, catalyst) -> None:
+    """The learner's own reason, one line, exit 2, nothing written (the config check, before any work)."""
+    why = get_learner(name).cls.catalyst_refusal
+    rc = train_main(["-c", str(_yaml(name))] + _over(tiny_data, tiny_model_file, tmp_path, "cat", name, **catalyst))
+    err = capsys.readouterr().err
+    assert rc == 2 and err == f"error: catalyst.enabled=true cannot serve learner '{name}': {why}; set " \
+                              "catalyst.enabled=false\n"
+    assert not (tmp_path / "cat").exists()
+
+
+REFUSING = [n for n in LEARNERS if get_learner(n).cls.catalyst_refusal]
+
+
+@pytest.mark.parametrize("name", REFUSING)
+def test_learners_the_catalyst_cannot_serve_refuse_it_at_the_config_check_and_at_train_start(
+        name, tiny_data, tiny_model_file, tmp_path, capsys):
+    """No LLM server needed: the refusal comes before any endpoint is looked at. At train start (a learner built
+    in code, past the config check) the catalyst's callback refuses it with the same line."""
+    from vlcat.catalyst.callback import CatalystCallback
+    from vlcat.errors import ConfigError
+    from vlcat.train.features import FeatureCache
+    from vlcat.train.trainer import Trainer
+
+    catalyst = {"catalyst.enabled": True, "catalyst.proposer": "none", "catalyst.plot": False}
+    _refuses_the_catalyst(name, tiny_data, tiny_model_file, tmp_path, capsys, catalyst)
+    cfg = _cfg(name, tiny_data, tiny_model_file, tmp_path, "direct")
+    splits = prepare_data(cfg)
+    clip = load_model(cfg)
+    learner = make_learner(cfg, clip, splits)
+    cfg.catalyst.enabled, cfg.catalyst.proposer, cfg.catalyst.plot = True, "none", False
+    run_dir = Path(cfg.output_dir)
+    run_dir.mkdir(parents=True)
+    trainer = Trainer(cfg, clip, learner, splits.train, run_dir, FeatureCache(tmp_path / "cache"),
+                      [CatalystCallback(cfg, run_dir, splits)], val_items=splits.val)
+    with pytest.raises(ConfigError, match=f"cannot serve learner '{name}'") as err:
+        trainer.callbacks[0].on_train_start(trainer)
+    assert "\n" not in str(err.value)

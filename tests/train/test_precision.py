@@ -21,7 +21,7 @@ from vlcat.clip import load_clip, text_tower
 from vlcat.config import CONFIG_DIR, load_config, to_dict
 from vlcat.errors import ConfigError
 from vlcat.precision import CHOICES, apply_precision, check_run_device, resolve_precision
-from vlcat.testing import StopAtStep, tiny_overrides
+from vlcat.testing import StopAtStep, tiny_overrides, tiny_prompt_depths
 from vlcat.train.checkpoint import load_checkpoint
 from vlcat.train.features import FeatureCache
 from vlcat.train.run import check_resume_config, load_model, make_learner, prepare_data, run_training
@@ -35,7 +35,7 @@ def _cfg(tiny_data, tiny_model_file, tmp_path: Path, learner: str, precision: st
     root, card = tiny_data
     over = tiny_overrides(root, card, tiny_model_file, tmp_path / "cache", tmp_path / run, **{
         "model.precision": precision, "optim.max_epoch": 1, "optim.warmup_epoch": 0, "train.eval_splits": "[test]",
-        **extra})
+        **tiny_prompt_depths(learner), **extra})
     return load_config([CONFIG_DIR / "learners" / f"{learner}.yaml"], over)
 
 

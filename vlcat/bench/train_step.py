@@ -3,6 +3,11 @@
 (a) the reference recipe (image tower every step, full-length text tower; CoCoOp one prompt set per image);
 (b) vlcat's (cached image features, truncated text tower sharing the SOS+context prefix).
 
+Learners that take pixels (IVLP, MaPLe, VPT-deep: prompts inside the image tower) run the image tower forward
+and backward every step on both paths, as the authors' code does; only the text side differs (full-length
+prompts with the deep prompts vs the truncated shared-prefix encoder), and :func:`bench_one` also times the
+prompted image tower's forward and backward alone, to say what share of vlcat's step it is.
+
 :func:`bench_one` times both, counts the activation memory autograd keeps for the backward pass, and returns
 the logits' max difference, which must stay below 1e-4: the fast path is only a speed-up if it computes the
 same step.
@@ -31,9 +36,10 @@ WORDS = (
     "tiger tractor train trout tulip turtle wardrobe whale willow tree wolf woman worm"
 ).split()
 
-#: Published batch size and context length per learner (CoCoOp: batch 1 in the paper; 8 is the benchmark's).
-DEFAULTS = {"coop": (32, 16), "cocoop": (8, 4), "kgcoop": (32, 4), "prograd": (32, 16),
-            "clip_adapter": (32, 0), "tip_adapter_f": (256, 0)}
+#: Published batch size and context length per learner (CoCoOp: batch 1 in the paper; 8 is the benchmark's;
+#: VPT-deep has no text context: its 8 is the vision tokens per layer).
+DEFAULTS = {"coop": (32, 16), "cocoop": (8, 4), "kgcoop": (32, 4), "prograd": (32, 16), "ivlp": (4, 2),
+            "maple": (4, 2), "vpt_deep": (4, 8), "clip_adapter": (32, 0), "tip_adapter_f": (256, 0)}
 
 TEXT_EVERY_STEP = {"clip_adapter"}
 """Learners without a context whose authors' forward still runs the text tower over every class prompt,
@@ -112,6 +118,8 @@ def measure(step: Callable[[], torch.Tensor], repeats: int, device: torch.device
 
 def build(name: str, clip: Any, names: list[str], n_ctx: int, fast_text: bool) -> PromptLearner:
     cls = get_learner(name).cls
+    if cls.inputs == "pixels":
+        return build_pixel_learner(name, clip, names, n_ctx, fast_text)
     if cls.has_context:
         return cls(clip, names, n_ctx=n_ctx, fast_text=fast_text).to(clip.device)
     learner = cls(clip, names).to(clip.device)  # an adapter: no prompt to encode either way
@@ -122,7 +130,23 @@ def build(name: str, clip: Any, names: list[str], n_ctx: int, fast_text: bool) -
     return learner
 
 
+def build_pixel_learner(name: str, clip: Any, names: list[str], n_ctx: int, fast_text: bool) -> PromptLearner:
+    """A deep prompt learner at its released depths, capped at the model's layers (small bench models)."""
+    cls = get_learner(name).cls
+    text_layers = len(clip.model.transformer.resblocks) if hasattr(clip.model, "transformer") else 12
+    image_layers = len(clip.model.visual.transformer.resblocks) if hasattr(clip.model.visual, "transformer") else 12
+    if name == "vpt_deep":
+        return cls(clip, names, n_ctx_vision=n_ctx, depth=min(12, image_layers)).to(clip.device)
+    if name == "maple":
+        return cls(clip, names, n_ctx=n_ctx, depth=min(9, text_layers, image_layers),
+                   fast_text=fast_text).to(clip.device)
+    return cls(clip, names, n_ctx=n_ctx, text_depth=min(12, text_layers), vision_depth=min(12, image_layers),
+               fast_text=fast_text).to(clip.device)
+
+
 def bench_one(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repeats: int) -> dict[str, Any]:
+    if get_learner(name).cls.inputs == "pixels":
+        return bench_pixels(name, clip, n_classes, batch, n_ctx, repeats)
     names = class_names(n_classes)
     torch.manual_seed(0)
     fast = build(name, clip, names, n_ctx, fast_text=True)
@@ -167,3 +191,45 @@ def bench_one(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repe
     b = measure(lambda: step(fast, lambda: cached), repeats, device)
     return {"learner": name, "classes": n_classes, "batch": batch, "n_ctx": n_ctx, "ref": a, "fast": b,
             "diff": (a.logits - b.logits).abs().max().item()}
+
+
+def bench_pixels(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repeats: int) -> dict[str, Any]:
+    """A pixel learner's step both ways (the image tower with its prompts forward and backward on both), and the
+    prompted image tower alone (``tower``: its forward and backward, no text side), the same images."""
+    names = class_names(n_classes)
+    torch.manual_seed(0)
+    fast = build(name, clip, names, n_ctx, fast_text=True)
+    ref = build(name, clip, names, n_ctx, fast_text=False)
+    ref.load_trainable_state(fast.trainable_state())
+    device = clip.device
+    size = clip.preprocess["size"]
+    g = torch.Generator(device="cpu").manual_seed(1)
+    images = torch.randn(batch, 3, size, size, generator=g).to(device)
+    labels = torch.randint(0, n_classes, (batch,), generator=g).to(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def step(learner: PromptLearner) -> torch.Tensor:
+        for p in learner.parameters():
+            p.grad = None
+        out = learner.training_loss(images, labels)
+        learner.backward(out)
+        sync()
+        return out.logits.detach()
+
+    def tower_only() -> torch.Tensor:
+        for p in fast.parameters():
+            p.grad = None
+        feats = fast.image_features(images)
+        feats.float().square().mean().backward()
+        sync()
+        return feats.detach()
+
+    step(fast)  # warm-up (allocations, kernels)
+    a = measure(lambda: step(ref), repeats, device)
+    b = measure(lambda: step(fast), repeats, device)
+    tower = measure(tower_only, repeats, device)
+    return {"learner": name, "classes": n_classes, "batch": batch, "n_ctx": n_ctx, "ref": a, "fast": b,
+            "tower": tower, "diff": (a.logits - b.logits).abs().max().item()}

@@ -22,7 +22,7 @@ from vlcat.catalyst.assemble import build_stage_runner
 from vlcat.catalyst.console import closing_line, llm_unreached, stage_line, unreached_warning
 from vlcat.catalyst.endpoint import Endpoint, connect, require_healthy
 from vlcat.catalyst.fitness import Fitness
-from vlcat.catalyst.learner_fit import require_feature_learner
+from vlcat.catalyst.learner_fit import refuse_own_reason, require_feature_learner
 from vlcat.catalyst.result import StageResult
 from vlcat.catalyst.schedule import snapshot_steps, stage_bounds, stage_epochs
 from vlcat.catalyst.stage import StageRunner, template_words
@@ -90,6 +90,7 @@ class CatalystCallback(TrainerCallback):
 
     def on_train_start(self, trainer: TrainingPort) -> None:
         learner = trainer.learner
+        refuse_own_reason(learner.name, learner)
         if not learner.has_context:
             raise ConfigError(f"the LLM catalyst needs a learner with context vectors; '{learner.name}' has none")
         require_feature_learner(learner.name, learner)

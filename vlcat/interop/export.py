@@ -9,7 +9,8 @@ A tuned prompt only changes the text side, so for learners whose class weights d
 which is exactly what ``vlcat-eval`` computes. Two files are written: ``classifier.safetensors`` (``W`` under
 ``weights``) and ``classifier.json`` (model name, pretrained tag or weights/config files, preprocessing,
 class names in row order, logit scale). CoCoOp's weights depend on each image (its meta-net shifts the
-context per image) and a linear probe does not score by cosine, so neither has such a matrix: refused.
+context per image) and a linear probe does not score by cosine, so neither has such a matrix: refused; so are
+the learners that put prompts into the image tower (their image features are not ``model.encode_image``'s).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def check_exportable(name: str) -> None:
     from vlcat.learners import get_learner
 
     cls = get_learner(name).cls
+    if cls.inputs == "pixels":
+        raise ExportError(f"learner {name} runs the image tower with prompts of its own (IVLP, MaPLe, VPT-deep), so "
+                          "no classifier over open_clip's plain encode_image gives its logits; evaluate it with "
+                          "vlcat-eval")
     if cls.export_refusal:
         raise ExportError(f"learner {name} {cls.export_refusal}, so no fixed classifier exists to export; evaluate "
                           "it with vlcat-eval")

@@ -10,7 +10,9 @@ A learner declares, as class attributes:
 * ``has_context``: whether it implements the context protocol of :mod:`vlcat.learners.context` (what
   the LLM catalyst needs);
 * ``scores_new_classes``: whether its trained state can score classes it never saw (false for a linear
-  probe, whose weights exist per training class), so sweeps skip novel-class evaluations it cannot do.
+  probe, whose weights exist per training class), so sweeps skip novel-class evaluations it cannot do;
+* ``catalyst_refusal``: why the LLM catalyst cannot serve it, when the reason is its own (deep and vision
+  prompts that no text restarts); empty when the catalyst's general checks decide.
 
 It owns its loss (:meth:`PromptLearner.training_loss`, cross-entropy by default) and its backward pass
 (:meth:`PromptLearner.backward`, where ProGrad projects gradients), and says how it is evaluated
@@ -74,6 +76,8 @@ class PromptLearner(nn.Module):
     export_refusal: ClassVar[str] = ""
     """Why the learner has no fixed cosine classifier to export (``vlcat-export-classifier``), when the
     generic reasons (no class weights, per-image weights) do not say it; e.g. an adapter on the image side."""
+    catalyst_refusal: ClassVar[str] = ""
+    """Why ``catalyst.enabled=true`` is refused for this learner, one clause (see the module docstring)."""
     follows_clip_dtype: ClassVar[bool] = True
     """Under ``model.precision=fp16`` its parameters and buffers are cast to half with CLIP, as the authors'
     prompt learners are (:func:`vlcat.precision.cast_learner`); false for a learner with weights of its own

@@ -108,6 +108,17 @@ class CoOp(ContextLearner):
                     fixed_ids = init_ids[n_init:]
                     self.fixed_text = detokenize(clip.tokenizer, fixed_ids) if fixed_ids else ""
                     init_ids = init_ids[:n_init]
+                elif ctx_init_length == "n_ctx":  # MaPLe's and IVLP's code: n_ctx decides, the init's rest is fixed
+                    if not 1 <= n_ctx <= n_tokens:
+                        raise ConfigError(f"learner.ctx_init={ctx_init!r} has {n_tokens} token(s); with "
+                                          f"learner.ctx_init_length=n_ctx, learner.n_ctx must be 1..{n_tokens}, "
+                                          f"got {n_ctx} (or leave ctx_init empty for random init)")
+                    if class_token_position != "end" and n_ctx != n_tokens:
+                        raise ConfigError("learner.ctx_init_length=n_ctx needs learner.class_token_position=end")
+                    n_init = n_ctx
+                    fixed_ids = init_ids[n_init:]
+                    self.fixed_text = detokenize(clip.tokenizer, fixed_ids) if fixed_ids else ""
+                    init_ids = init_ids[:n_init]
                 n_ctx = n_init  # the init decides, as in CoOp; a run refuses a config that says otherwise
                 vectors = embed(torch.tensor(init_ids, device=device)).float()
                 if csc:
@@ -174,21 +185,29 @@ class CoOp(ContextLearner):
         return (self.fast_text and self.class_token_position == "end" and not self.csc
                 and self.encoder.can_share_prefix)
 
+    def text_layer_prompts(self) -> torch.Tensor | None:
+        """Deep text prompts ``[J - 1, n_ctx, D]`` that replace the context's hidden states before text layers
+        ``1 .. J - 1`` (:mod:`vlcat.layer_prompts`); None for CoOp, whose context enters at layer 0 only.
+        Deep prompt learners (:mod:`vlcat.learners.deep`) return theirs, and every encoding path here uses it."""
+        return None
+
     def class_features_for(self, ctx: torch.Tensor) -> torch.Tensor:
         """Class features ``[C, E]`` for an arbitrary context of the learner's shape."""
         if self.uses_shared_prefix():
             return self.batched_class_features(ctx.unsqueeze(0))[0]
         embeds = self.prompt_embeddings(ctx)
+        deep = self.text_layer_prompts()
         if self.fast_text:
-            return self.encoder(embeds, self.pool_idx, self.token_ids)
-        return self.encoder.forward_full(embeds, self.pool_idx, self.token_ids)
+            return self.encoder(embeds, self.pool_idx, self.token_ids, deep, self.n_start)
+        return self.encoder.forward_full(embeds, self.pool_idx, self.token_ids, deep, self.n_start)
 
     def batched_class_features(self, contexts: torch.Tensor) -> torch.Tensor:
         """Class features ``[K, C, E]`` for K unified contexts ``[K, n_ctx, D]`` at once (candidate scoring)."""
         if self.csc or self.class_token_position != "end":
             return torch.stack([self.class_features_for(c) for c in contexts])
         return self.encoder.forward_shared_prefix(self.shared_prefixes(contexts), self.token_suffix,
-                                                  self.suffix_pool_idx, self.token_ids)
+                                                  self.suffix_pool_idx, self.token_ids,
+                                                  self.text_layer_prompts(), self.n_start)
 
     def class_features(self) -> torch.Tensor:
         return self.class_features_for(self.ctx)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
 """Where the class name sits in a context prompt (``learner.class_token_position``)."""
-CTX_INIT_LENGTHS = ("tokens", "words")
+CTX_INIT_LENGTHS = ("tokens", "words", "n_ctx")
 """How a word init counts ``n_ctx`` (``learner.ctx_init_length``)."""
 CSC_WITH_INIT = ("per_class", "shared")
 """What CSC does with a word init (``learner.csc_with_init``)."""
@@ -33,7 +33,8 @@ class ContextOptions:
     """Initial context words (e.g. 'a photo of a'); empty = random N(0, init_std)."""
     ctx_init_length: str = "tokens"
     """tokens (every token of ctx_init is learnable) | words (CoOp's code: n_ctx = number of words, the
-    init's further tokens stay fixed after the context)."""
+    init's further tokens stay fixed after the context) | n_ctx (MaPLe's and IVLP's code: the first n_ctx
+    tokens of the init learn, the further ones stay fixed after the context)."""
     csc: bool = False
     """One context per class (class-specific context) instead of one shared by all classes."""
     csc_with_init: str = "per_class"
@@ -51,6 +52,19 @@ class CoCoOpOptions:
 
     hidden_ratio: int = 16
     """Meta-net bottleneck: hidden width = image-feature width // hidden_ratio (the authors: 16)."""
+
+
+@dataclass
+class IVLPOptions:
+    """``learner.ivlp``: options of :class:`vlcat.learners.ivlp.IVLP` (its text context is ``learner.n_ctx`` and
+    ``learner.ctx_init``, as every context learner's)."""
+
+    n_ctx_vision: int = 2
+    """Vision prompt tokens per layer (the authors' N_CTX_VISION: 2)."""
+    text_depth: int = 12
+    """Text layers that get their own prompt (1 = the first layer only; the authors: 12 on ViT-B/16)."""
+    vision_depth: int = 12
+    """Image layers that get their own prompt (the authors: 12)."""
 
 
 @dataclass
@@ -75,6 +89,15 @@ class LinearProbeOptions:
 
 
 @dataclass
+class MaPLeOptions:
+    """``learner.maple``: options of :class:`vlcat.learners.maple.MaPLe` (its text context is ``learner.n_ctx`` and
+    ``learner.ctx_init``; the vision prompts are projected from it, as many tokens per layer)."""
+
+    depth: int = 9
+    """Layers of both towers that get their own (coupled) prompt (the authors' PROMPT_DEPTH: 9)."""
+
+
+@dataclass
 class ProGradOptions:
     """``learner.prograd``: options of :class:`vlcat.learners.prograd.ProGrad`."""
 
@@ -90,6 +113,18 @@ class ProGradOptions:
     init_length: str = "words"
     """With init=template: words (the authors: n_ctx slots hold as many tokens as the template has words;
     further tokens stay fixed before the class name) | tokens (every token of the template's words learns)."""
+
+
+@dataclass
+class VPTDeepOptions:
+    """``learner.vpt_deep``: options of :class:`vlcat.learners.vpt_deep.VPTDeep` (vision prompts only)."""
+
+    n_ctx_vision: int = 8
+    """Vision prompt tokens per layer (the authors' N_CTX_VISION: 8)."""
+    depth: int = 12
+    """Image layers that get their own prompt (the authors: 12; 1 is VPT-shallow)."""
+    template: str = "a photo of a {}."
+    """The fixed text prompt (the authors hard-code "a photo of a {}."); 'card': the dataset card's template."""
 
 
 @dataclass
@@ -143,9 +178,12 @@ class TipAdapterFOptions(TipAdapterOptions):
 LEARNER_OPTIONS: dict[str, type | None] = {
     "cocoop": CoCoOpOptions,
     "coop": None,
+    "ivlp": IVLPOptions,
     "kgcoop": KgCoOpOptions,
     "linear_probe": LinearProbeOptions,
+    "maple": MaPLeOptions,
     "prograd": ProGradOptions,
+    "vpt_deep": VPTDeepOptions,
     "zeroshot": ZeroShotOptions,
     "clip_adapter": ClipAdapterOptions,
     "tip_adapter": TipAdapterOptions,

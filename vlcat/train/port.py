@@ -10,7 +10,8 @@ attributes of the trainer it happens to reach:
 * what is trained: ``learner`` (the catalyst uses only its context protocol,
   :mod:`vlcat.learners.context`), and where training stands: ``global_step``, ``steps_per_epoch``,
   ``max_epoch``;
-* fixed images to score prompts on: ``plain_features`` (un-augmented train or val features);
+* fixed images to score prompts on: ``plain_features`` (un-augmented train or val features; preprocessed
+  images for a learner that takes pixels, which the catalyst refuses);
 * a metrics line: ``log``;
 * the state a look-ahead starts from and returns to: ``trainable_state``/``load_trainable_state``,
   ``optimizer_state``/``load_optimizer_state`` (SGD momentum, and the LR to run at), ``reset_momentum``;

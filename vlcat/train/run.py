@@ -186,10 +186,12 @@ def make_learner(cfg: RunConfig, clip: ClipBundle, splits: DatasetSplits) -> Pro
     task = TaskSpec(splits.classnames, splits.template, list(splits.templates or []), splits.name,
                     dict(splits.method_templates))
     learner = cast_learner(build_learner(cfg.learner, clip, task))  # half under fp16, as the authors'
-    # A word init decides how many vectors train (as in CoOp); the saved config must say the same number.
-    if learner.has_context and cfg.learner.ctx_init.strip() and learner.n_ctx != cfg.learner.n_ctx:
-        raise ConfigError(f"learner.ctx_init={cfg.learner.ctx_init!r} gives {learner.n_ctx} context vector(s) but "
-                          f"learner.n_ctx={cfg.learner.n_ctx}; set learner.n_ctx={learner.n_ctx} "
+    # A word init decides how many vectors train (as in CoOp); the saved config must say the same number. Every
+    # learner with a text context (n_ctx), the deep prompt learners too, whether the catalyst serves it or not.
+    n_ctx = getattr(learner, "n_ctx", None)
+    if n_ctx is not None and cfg.learner.ctx_init.strip() and n_ctx != cfg.learner.n_ctx:
+        raise ConfigError(f"learner.ctx_init={cfg.learner.ctx_init!r} gives {n_ctx} context vector(s) but "
+                          f"learner.n_ctx={cfg.learner.n_ctx}; set learner.n_ctx={n_ctx} "
                           "(or leave ctx_init empty for random init)")
     return learner
 

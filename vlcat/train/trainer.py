@@ -148,8 +148,14 @@ class Trainer:
         return feats
 
     def plain_features(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-        """Un-augmented features and labels of the few-shot train (or val) images, for scoring prompts."""
+        """Un-augmented inputs and labels of the few-shot train (or val) images, for scoring prompts: the frozen
+        tower's features, or the preprocessed images for a learner that takes pixels (validation selection and
+        the TensorBoard logger score any learner through its ``predict``)."""
         items = self.train_items if split == "train" else self.val_items
+        if split not in self._plain and self.pixels:
+            loader = DataLoader(SeededImages(items, self.clip.test_transform), batch_size=len(items) or 1,
+                                num_workers=self.cfg.data.num_workers)
+            self._plain[split] = torch.cat([images for images, _ in loader]) if items else torch.empty(0)
         if split not in self._plain:
             self._plain[split] = self.cache.features(
                 self.clip, items, self.clip.test_transform, batch_size=self.cfg.train.eval_batch_size,
