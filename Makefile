@@ -49,7 +49,7 @@ quickstart: setup
 
 test: setup venv-ray
 	$(VENV)/bin/ruff check vlcat tools tests
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q --durations=25 tests
 
 lint: venv
 	$(VENV)/bin/ruff check vlcat tools tests
