@@ -12,8 +12,7 @@ every epoch, after that step, the weighted state is added, and when the last epo
 The normalised weights are computed from the exponents (a softmax of ``-(e - mean)^2 / (2 std^2)``): the
 same numbers as the authors' ratio of densities, which the constant ``1 / (std sqrt(2 pi))`` cancels from,
 but without underflowing to 0/0 when the mean lies far beyond the epochs run (a short test run with the
-released mean 15). The sum is kept in float32 whatever the prompts' dtype (the authors sum in the model's
-dtype, fp16 under PREC fp16): tiny early weights are not flushed to zero.
+released mean 15). The sum is kept in the prompts' dtype, in the authors' order of additions.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 
 def gaussian_weights(max_epoch: int, mean: float, std: float) -> list[float]:
@@ -34,28 +34,36 @@ def gaussian_weights(max_epoch: int, mean: float, std: float) -> list[float]:
     return [r / total for r in raw]
 
 
-class PromptAggregate:
-    """The running weighted sum of named prompt tensors (float32), which checkpoints must carry."""
+class PromptAggregate(nn.Module):
+    """The running weighted sum of named prompt tensors, as buffers: they follow the learner's device and dtype
+    (half under ``model.precision=fp16``, where the authors sum in fp16 too). Not in ``state_dict``: the
+    learner puts them into its checkpointed trainable state itself."""
 
     def __init__(self, params: dict[str, torch.Tensor]) -> None:
-        self.sums = {k: torch.zeros(p.shape, dtype=torch.float32, device=p.device) for k, p in params.items()}
+        super().__init__()
+        self.keys = list(params)  # parameter names hold dots, which buffer names cannot: buffers are sum<i>
+        for i, p in enumerate(params.values()):
+            self.register_buffer(f"sum{i}", torch.zeros_like(p.detach()), persistent=False)
+
+    def _sum(self, i: int) -> torch.Tensor:
+        return getattr(self, f"sum{i}")
 
     @torch.no_grad()
     def add(self, params: dict[str, torch.Tensor], weight: float) -> None:
         """``sum += weight * params`` (the authors add the new weighted state to the previous sum)."""
-        for k, p in params.items():
-            self.sums[k] = self.sums[k].to(p.device) + p.detach().float() * weight
+        for i, k in enumerate(self.keys):
+            setattr(self, f"sum{i}", self._sum(i) + params[k].detach() * weight)
 
     @torch.no_grad()
     def copy_into(self, params: dict[str, torch.Tensor]) -> None:
-        """Set the prompts to the aggregate (cast to their dtype)."""
-        for k, p in params.items():
-            p.copy_(self.sums[k].to(device=p.device, dtype=p.dtype))
+        """Set the prompts to the aggregate."""
+        for i, k in enumerate(self.keys):
+            params[k].copy_(self._sum(i))
 
     def state(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.sums.items()}
+        return {k: self._sum(i).detach().clone() for i, k in enumerate(self.keys)}
 
+    @torch.no_grad()
     def load(self, state: dict[str, torch.Tensor]) -> None:
-        for k, v in state.items():
-            old = self.sums[k]
-            self.sums[k] = v.detach().to(device=old.device, dtype=torch.float32).clone()
+        for i, k in enumerate(self.keys):
+            self._sum(i).copy_(state[k])

@@ -34,7 +34,7 @@ fp16, weights 25 and 10, GPA mean 15 and std 1); its ``..._cross_datasets.yaml``
 
 Where this differs: the frozen text features come from vlcat's frozen text encoder (the same tower, the
 truncated path, exact); the zero-shot image features are computed in the tower's own dtype, as the prompted
-ones are (the authors keep a second fp16 copy of the image tower); the GPA sum is float32. The image tower
+ones are (the authors keep a second fp16 copy of the image tower). The image tower
 runs with the prompts every step, so the learner takes pixels; the LLM catalyst refuses it in one line
 (:mod:`vlcat.learners.deep`). ``train.select_best_val=true`` scores the aggregate as the last epoch's state
 and may pick an earlier, unaggregated epoch instead (the authors always evaluate the aggregate).
