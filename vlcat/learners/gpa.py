@@ -41,7 +41,7 @@ class PromptAggregate(nn.Module):
 
     def __init__(self, params: dict[str, torch.Tensor]) -> None:
         super().__init__()
-        self.keys = list(params)  # parameter names hold dots, which buffer names cannot: buffers are sum<i>
+        self.names = list(params)  # parameter names hold dots, which buffer names cannot: buffers are sum<i>
         for i, p in enumerate(params.values()):
             self.register_buffer(f"sum{i}", torch.zeros_like(p.detach()), persistent=False)
 
@@ -51,19 +51,19 @@ class PromptAggregate(nn.Module):
     @torch.no_grad()
     def add(self, params: dict[str, torch.Tensor], weight: float) -> None:
         """``sum += weight * params`` (the authors add the new weighted state to the previous sum)."""
-        for i, k in enumerate(self.keys):
+        for i, k in enumerate(self.names):
             setattr(self, f"sum{i}", self._sum(i) + params[k].detach() * weight)
 
     @torch.no_grad()
     def copy_into(self, params: dict[str, torch.Tensor]) -> None:
         """Set the prompts to the aggregate."""
-        for i, k in enumerate(self.keys):
+        for i, k in enumerate(self.names):
             params[k].copy_(self._sum(i))
 
     def state(self) -> dict[str, torch.Tensor]:
-        return {k: self._sum(i).detach().clone() for i, k in enumerate(self.keys)}
+        return {k: self._sum(i).detach().clone() for i, k in enumerate(self.names)}
 
     @torch.no_grad()
     def load(self, state: dict[str, torch.Tensor]) -> None:
-        for i, k in enumerate(self.keys):
+        for i, k in enumerate(self.names):
             self._sum(i).copy_(state[k])
