@@ -1,4 +1,5 @@
-"""Deep prompts (IVLP, MaPLe, VPT-deep) against a plain layer-by-layer version of the authors' forward.
+"""Deep prompts (IVLP, MaPLe, VPT-deep; PromptSRC runs IVLP's) against a layer-by-layer version of the authors'
+forward.
 
 The reference below is written out from muzairkhattak/multimodal-prompt-learning ``clip/model.py`` with
 open_clip's own residual blocks: full-length text prompts, the context's states replaced before every layer
@@ -219,7 +220,7 @@ def _one_line(err: str, text: str) -> None:
     assert text in err, err
 
 
-@pytest.mark.parametrize("name", ["ivlp", "maple", "vpt_deep"])
+@pytest.mark.parametrize("name", ["ivlp", "maple", "vpt_deep", "promptsrc"])
 def test_a_model_without_a_vit_image_tower_is_refused(name, tiny_data, tmp_path, capsys):
     model_file = tmp_path / "resnet.json"
     model_file.write_text(json.dumps(RESNET_CFG))
@@ -236,6 +237,8 @@ def test_a_model_without_a_vit_image_tower_is_refused(name, tiny_data, tmp_path,
     ("maple", "learner.maple.depth", 3, "learner.maple.depth=3 is beyond the image tower's 2 layers"),
     ("maple", "learner.maple.depth", 4, "learner.maple.depth=4 is beyond the text tower's 3 layers"),
     ("vpt_deep", "learner.vpt_deep.depth", 0, "learner.vpt_deep.depth=0 must be at least 1 (the layer-0 prompt)"),
+    ("promptsrc", "learner.promptsrc.vision_depth", 3,
+     "learner.promptsrc.vision_depth=3 is beyond the image tower's 2 layers"),
     ("maple", "learner.n_ctx", 5, "has 4 token(s); with learner.ctx_init_length=n_ctx, learner.n_ctx must be 1..4"),
 ])
 def test_a_prompt_depth_beyond_the_tower_is_refused(name, key, value, text, tiny_data, tiny_model_file, tmp_path,
@@ -264,7 +267,7 @@ def test_a_pixel_learner_caches_no_features_and_selects_on_validation_images(tin
 
 
 # ----- the step benchmark -------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["ivlp", "maple", "vpt_deep"])
+@pytest.mark.parametrize("name", ["ivlp", "maple", "vpt_deep", "promptsrc"])
 def test_the_step_bench_times_both_paths_on_the_same_numbers(name, deep_clip):
     """tools/bench_train_step.py: the full-length reference step and vlcat's give the same logits, and the
     prompted image tower is timed alone."""
@@ -279,7 +282,7 @@ def test_the_step_bench_times_both_paths_on_the_same_numbers(name, deep_clip):
         assert r["ref"].saved_mb > r["fast"].saved_mb
 
 
-@pytest.mark.parametrize("name", ["ivlp", "maple", "vpt_deep"])
+@pytest.mark.parametrize("name", ["ivlp", "maple", "vpt_deep", "promptsrc"])
 def test_no_open_clip_classifier_is_exported_for_a_prompted_image_tower(name):
     from vlcat.interop.export import ExportError, check_exportable
 

@@ -3,8 +3,9 @@
 (a) the reference recipe (image tower every step, full-length text tower; CoCoOp one prompt set per image);
 (b) vlcat's (cached image features, truncated text tower sharing the SOS+context prefix).
 
-Learners that take pixels (IVLP, MaPLe, VPT-deep: prompts inside the image tower) run the image tower forward
-and backward every step on both paths, as the authors' code does; only the text side differs (full-length
+Learners that take pixels (IVLP, MaPLe, VPT-deep, PromptSRC: prompts inside the image tower) run the image tower
+forward and backward every step on both paths, as the authors' code does (PromptSRC also runs the frozen tower
+forward on the batch, on both paths); only the text side differs (full-length
 prompts with the deep prompts vs the truncated shared-prefix encoder), and :func:`bench_one` also times the
 prompted image tower's forward and backward alone, to say what share of vlcat's step it is.
 
@@ -39,7 +40,8 @@ WORDS = (
 #: Published batch size and context length per learner (CoCoOp: batch 1 in the paper; 8 is the benchmark's;
 #: VPT-deep has no text context: its 8 is the vision tokens per layer).
 DEFAULTS = {"coop": (32, 16), "cocoop": (8, 4), "kgcoop": (32, 4), "prograd": (32, 16), "ivlp": (4, 2),
-            "maple": (4, 2), "vpt_deep": (4, 8), "clip_adapter": (32, 0), "tip_adapter_f": (256, 0)}
+            "maple": (4, 2), "vpt_deep": (4, 8), "promptsrc": (4, 4), "clip_adapter": (32, 0),
+            "tip_adapter_f": (256, 0)}
 
 TEXT_EVERY_STEP = {"clip_adapter"}
 """Learners without a context whose authors' forward still runs the text tower over every class prompt,
@@ -140,6 +142,9 @@ def build_pixel_learner(name: str, clip: Any, names: list[str], n_ctx: int, fast
     if name == "maple":
         return cls(clip, names, n_ctx=n_ctx, depth=min(9, text_layers, image_layers),
                    fast_text=fast_text).to(clip.device)
+    if name == "promptsrc":  # 4 + 4 tokens, depth 9 in both towers
+        return cls(clip, names, n_ctx=n_ctx, n_ctx_vision=n_ctx, text_depth=min(9, text_layers),
+                   vision_depth=min(9, image_layers), fast_text=fast_text).to(clip.device)
     return cls(clip, names, n_ctx=n_ctx, text_depth=min(12, text_layers), vision_depth=min(12, image_layers),
                fast_text=fast_text).to(clip.device)
 
@@ -227,7 +232,8 @@ def bench_pixels(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, r
         sync()
         return feats.detach()
 
-    step(fast)  # warm-up (allocations, kernels)
+    step(fast)  # warm-up (allocations, kernels; PromptSRC's frozen template features, computed on first use)
+    step(ref)
     a = measure(lambda: step(ref), repeats, device)
     b = measure(lambda: step(fast), repeats, device)
     tower = measure(tower_only, repeats, device)

@@ -40,9 +40,9 @@ def check_exportable(name: str) -> None:
 
     cls = get_learner(name).cls
     if cls.inputs == "pixels":
-        raise ExportError(f"learner {name} runs the image tower with prompts of its own (IVLP, MaPLe, VPT-deep), so "
-                          "no classifier over open_clip's plain encode_image gives its logits; evaluate it with "
-                          "vlcat-eval")
+        raise ExportError(f"learner {name} runs the image tower with prompts of its own (IVLP, MaPLe, VPT-deep, "
+                          "PromptSRC), so no classifier over open_clip's plain encode_image gives its logits; "
+                          "evaluate it with vlcat-eval")
     if cls.export_refusal:
         raise ExportError(f"learner {name} {cls.export_refusal}, so no fixed classifier exists to export; evaluate "
                           "it with vlcat-eval")

@@ -168,6 +168,15 @@ class PromptLearner(nn.Module):
         ``N`` training images and their labels ``[N]``, before any training."""
         raise NotImplementedError(f"learner '{self.name}' reads no augmented views before training")
 
+    def end_epoch(self, epoch: int, max_epoch: int) -> None:
+        """Called by the gradient loop right after the last step of every epoch (``epoch`` 1-based, of
+        ``max_epoch``), before the epoch-end callbacks and the epoch's checkpoint; the default does nothing.
+
+        For learners whose state follows the epochs (PromptSRC's Gaussian prompt aggregation). Whatever it
+        changes must be part of :meth:`trainable_state`: a run resumed from a checkpoint (written after this
+        hook at an epoch end, or mid-epoch) then ends with exactly the numbers of an uninterrupted one.
+        """
+
     def finish_training(self, val: tuple[torch.Tensor, torch.Tensor] | None) -> dict[str, Any]:
         """Called once after the last gradient step with the un-augmented validation features and labels
         (None: the dataset has no validation split). A learner that chooses hyperparameters on validation

@@ -49,9 +49,9 @@ class IVLP(DeepTextLearner):
                  n_ctx_vision: int = 2, text_depth: int = 12, vision_depth: int = 12, **kwargs: Any) -> None:
         """Defaults are the authors' released setting (configs/learners/ivlp.yaml)."""
         if n_ctx_vision < 1:
-            raise ConfigError(f"learner.ivlp.n_ctx_vision must be >= 1, got {n_ctx_vision}")
+            raise ConfigError(f"learner.{self.name}.n_ctx_vision must be >= 1, got {n_ctx_vision}")
         super().__init__(clip, classnames, n_ctx=n_ctx, ctx_init=ctx_init, text_depth=text_depth, **kwargs)
-        check_depth(vision_depth, self.vision.layers, "learner.ivlp.vision_depth", "image")
+        check_depth(vision_depth, self.vision.layers, f"learner.{self.name}.vision_depth", "image")
         self.vision_depth = vision_depth
         self.vision_prompt = VisionPromptTokens(n_ctx_vision, self.vision.width, vision_depth,
                                                 kwargs.get("init_std", 0.02), self.ctx.device)

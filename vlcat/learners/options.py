@@ -116,6 +116,30 @@ class ProGradOptions:
 
 
 @dataclass
+class PromptSRCOptions:
+    """``learner.promptsrc``: options of :class:`vlcat.learners.promptsrc.PromptSRC` (IVLP's prompts; its text
+    context is ``learner.n_ctx`` and ``learner.ctx_init``). Defaults: the authors' base-to-novel config."""
+
+    n_ctx_vision: int = 4
+    """Vision prompt tokens per layer (the authors' N_CTX_VISION: 4)."""
+    text_depth: int = 9
+    """Text layers that get their own prompt (PROMPT_DEPTH_TEXT: 9)."""
+    vision_depth: int = 9
+    """Image layers that get their own prompt (PROMPT_DEPTH_VISION: 9)."""
+    text_weight: float = 25.0
+    """Weight of the L1 between prompted and frozen class features (TEXT_LOSS_WEIGHT: 25)."""
+    image_weight: float = 10.0
+    """Weight of the L1 between prompted and frozen image features (IMAGE_LOSS_WEIGHT: 10)."""
+    gpa_mean: float = 15.0
+    """Mean, in epochs (1-based), of the Gaussian that weights each epoch's prompts (GPA_MEAN: 15)."""
+    gpa_std: float = 1.0
+    """Its standard deviation in epochs (GPA_STD: 1)."""
+    templates: str = "paper"
+    """Frozen text features averaged over: paper (the authors' 60 ImageNet templates, every dataset) |
+    card (the dataset card's template list)."""
+
+
+@dataclass
 class VPTDeepOptions:
     """``learner.vpt_deep``: options of :class:`vlcat.learners.vpt_deep.VPTDeep` (vision prompts only)."""
 
@@ -183,6 +207,7 @@ LEARNER_OPTIONS: dict[str, type | None] = {
     "linear_probe": LinearProbeOptions,
     "maple": MaPLeOptions,
     "prograd": ProGradOptions,
+    "promptsrc": PromptSRCOptions,
     "vpt_deep": VPTDeepOptions,
     "zeroshot": ZeroShotOptions,
     "clip_adapter": ClipAdapterOptions,

@@ -13,15 +13,17 @@ from vlcat.learners.options import ZeroShotOptions
 from vlcat.learners.registry import register_learner
 
 
-def template_features(learner: PromptLearner, template: str, classnames: list[str] | None = None) -> torch.Tensor:
+def template_features(learner: PromptLearner, template: str, classnames: list[str] | None = None, *,
+                      normalize: bool = True) -> torch.Tensor:
     """L2-normalised text features ``[C, E]`` of a hand-written template filled with each class name
-    (underscores read as spaces, as CoOp and its successors do), through the learner's frozen encoder."""
+    (underscores read as spaces, as CoOp and its successors do), through the learner's frozen encoder;
+    ``normalize=False`` returns them as the tower gives them (PromptSRC averages those over its templates)."""
     names = [n.replace("_", " ") for n in (learner.classnames if classnames is None else classnames)]
     with torch.no_grad():
         ids = tokenize(learner.clip, [template.format(name) for name in names])
         emb = learner.encoder.tower.token_embedding(ids)
         f = learner.encoder(emb, learner.encoder.pool_index(ids), ids).float()
-    return f / f.norm(dim=-1, keepdim=True)
+    return f / f.norm(dim=-1, keepdim=True) if normalize else f
 
 
 @register_learner("zeroshot", options=ZeroShotOptions)

@@ -3,7 +3,9 @@
 Everything random in an epoch (batch order, augmentation crops) is a pure function of (seed, epoch), so
 a run resumed from a checkpoint at any step ends with the same numbers as an uninterrupted one.
 Callbacks (the LLM catalyst) hook into step and epoch ends and may replace the context vectors; they see
-the trainer through :class:`vlcat.train.port.TrainingPort`, which it implements.
+the trainer through :class:`vlcat.train.port.TrainingPort`, which it implements. The learner itself hears
+of every epoch end (``learner.end_epoch``, before the callbacks and the checkpoint: PromptSRC aggregates its
+prompts there).
 """
 
 from __future__ import annotations
@@ -413,6 +415,7 @@ class Trainer:
                         raise RunInterrupted(
                             f"interrupted at epoch {epoch + 1} step {step + 1}; checkpoint saved in "
                             f"{self.run_dir}; rerun with --resume to continue")
+                self.learner.end_epoch(epoch + 1, max_epoch)  # before the checkpoint, which then holds its work
                 self.timings["steps_s"] += time.perf_counter() - t0
                 summary = {**_term_means(terms), "type": "epoch", "epoch": epoch + 1, "global_step": self.global_step,
                            "lr": lr, "loss": _mean(losses), "acc": _mean(accs), "time_s": time.perf_counter() - t0}

@@ -11,7 +11,7 @@ forward does, the text tower over every class prompt at full length; Tip-Adapter
 (its authors encode the class weights once) and multiplies a cache of 16 images per class. vlcat's step
 is the adapter alone on cached features, so the ratio is what caching the image tower (and the text) saves.
 
-Learners that take pixels (IVLP, MaPLe, VPT-deep) run the image tower with their prompts forward and backward
+Learners that take pixels (IVLP, MaPLe, VPT-deep, PromptSRC) run the image tower with their prompts forward and backward
 every step on both paths, as the authors' code does; the paths differ on the text side only (VPT-deep's text is
 fixed: no difference), and the last column says what share of vlcat's step the prompted image tower takes.
 
@@ -59,11 +59,11 @@ def main(argv: list[str] | None = None) -> int:
                                                          "registered one, random weights (e.g. a small ViT for CPU)")
     p.add_argument("--learners", default=",".join(trainable), help=f"comma-separated, of: {', '.join(trainable)}")
     p.add_argument("--classes", default="100", help="comma-separated class counts, e.g. 100,400,1000")
-    p.add_argument("--batch", type=int, default=0, help="batch size (0 = per learner: CoCoOp 8, IVLP/MaPLe/VPT-deep "
-                                                        "4, Tip-Adapter-F 256, others 32)")
+    p.add_argument("--batch", type=int, default=0, help="batch size (0 = per learner: CoCoOp 8, IVLP/MaPLe/VPT-deep/"
+                                                        "PromptSRC 4, Tip-Adapter-F 256, others 32)")
     p.add_argument("--n-ctx", type=int, default=0, help="context vectors (0 = per learner: CoOp/ProGrad 16, "
-                                                        "CoCoOp/KgCoOp 4, IVLP/MaPLe 2; VPT-deep: 8 vision tokens; "
-                                                        "the adapters have none)")
+                                                        "CoCoOp/KgCoOp 4, IVLP/MaPLe 2, PromptSRC 4 + 4 vision; "
+                                                        "VPT-deep: 8 vision tokens; the adapters have none)")
     p.add_argument("--repeats", type=int, default=2, help="timed runs after the first (which also counts memory)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
