@@ -107,3 +107,22 @@ def test_init_from_a_folder_without_assets_is_a_one_line_error(tmp_path: Path) -
                           "--steps", "1"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
     assert "has no toy_clip.safetensors" in out.stderr and not (tmp_path / "o").exists()
+
+
+def test_a_locked_image_tower_keeps_its_weights_and_statistics_while_the_text_side_learns(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    base = dict(batch_size=8, warmup_steps=1, workers=0, eval_every=0, threads=1, data_root=tmp_path / "data",
+                n_val_per_class=1, n_test_per_class=1, in_style_per_class=1)
+    cfg = _tiny_config()
+    cfg["vision_cfg"] = {"image_size": 32, "layers": [1, 1, 1, 1], "width": 8, "head_width": 8}  # BatchNorm
+    pretrain(PretrainConfig(steps=1, out_dir=tmp_path / "a", model=cfg, **base), progress=False)
+    record = pretrain(PretrainConfig(steps=3, lr=1e-2, out_dir=tmp_path / "b", init_from=tmp_path / "a",
+                                     lock_image=True, **base), progress=False)
+    a, b = (load_file(str(tmp_path / d / "toy_clip.safetensors")) for d in ("a", "b"))
+    visual = [k for k in a if k.startswith("visual.")]
+    assert any("running_mean" in k for k in visual)  # the statistics are checked too, not only weights
+    assert all(torch.equal(a[k], b[k]) for k in visual)
+    assert not torch.equal(a["token_embedding.weight"], b["token_embedding.weight"]) or \
+        not torch.equal(a["text_projection"], b["text_projection"])
+    assert record["lock_image"] is True

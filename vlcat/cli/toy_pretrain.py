@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init-from", type=Path, default=None,
                    help="continue from the assets in this folder (architecture, normalisation, weights) "
                         "instead of a random model; the record names them by sha256")
+    p.add_argument("--lock-image", action="store_true",
+                   help="train the text tower only (locked-image tuning): image features stay the init's")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--eval-only", action="store_true",
                    help="recompute the record's zero-shot numbers for the assets in --out-dir, no training")
@@ -51,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = PretrainConfig(seed=a.seed, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
                          warmup_steps=a.warmup_steps, weight_decay=a.weight_decay, threads=a.threads,
                          workers=a.workers, device=a.device, eval_every=a.eval_every, max_minutes=a.max_minutes,
-                         out_dir=a.out_dir, data_root=a.data_root, init_from=a.init_from)
+                         out_dir=a.out_dir, data_root=a.data_root, init_from=a.init_from,
+                         lock_image=a.lock_image)
     command = " ".join(["tools/pretrain_toy_clip.py", *(sys.argv[1:] if argv is None else argv)])
     record = pretrain(cfg, progress=not a.no_progress, command=command)
     print(json.dumps({"train_seconds": record["train_seconds"], "zero_shot": record["zero_shot"]}, indent=2))

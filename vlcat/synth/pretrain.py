@@ -94,6 +94,10 @@ class PretrainConfig:
     n_test_per_class: int = 20
     """Evaluation split sizes; the defaults are those of ``build_synth_dataset``, i.e. the card's data."""
     in_style_per_class: int = 10
+    lock_image: bool = False
+    """Train the text side only (LiT's locked-image tuning): the image tower keeps its weights and its
+    BatchNorm statistics, so image features, and with them every task's few-shot difficulty, stay exactly
+    those of the ``init_from`` model, while the text tower learns the stream's new words."""
     init_from: Path | None = None
     """A folder with earlier assets (toy_clip.json, toy_clip.safetensors, toy_clip_record.json) to continue
     from: their architecture, normalisation and weights; None trains from a random model."""
@@ -170,9 +174,17 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     # decay would only shrink them towards zero for no benefit.
     decay, no_decay = [], []
     for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
         skip = p.ndim < 2 or "embedding" in name or name.endswith("class_embedding") or name == "logit_scale"
         (no_decay if skip else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _lock(model: torch.nn.Module, lock_image: bool) -> None:
+    """Keep a locked image tower in eval mode: BatchNorm would otherwise update its running statistics."""
+    if lock_image:
+        model.visual.eval()
 
 
 def _lr_at(step: int, cfg: PretrainConfig) -> float:
@@ -372,6 +384,9 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None 
     device = torch.device(cfg.device)
     model = (init_model if init_model is not None else build_clip(config)).to(device)
     model.train()
+    if cfg.lock_image:
+        model.visual.requires_grad_(False)
+    _lock(model, cfg.lock_image)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98),
                                   eps=1e-6, fused=True)
     mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
@@ -399,7 +414,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None 
         loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
         optimizer.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
@@ -413,6 +428,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None 
             val_curve.append([step + 1, round(accuracy(image_features(model, config, val_images), w,
                                                        val_labels), 4)])
             model.train()
+            _lock(model, cfg.lock_image)
             bar.write(f"step {step + 1}: val zero-shot {val_curve[-1][1]:.3f}")
         if cfg.max_minutes is not None and time.perf_counter() - started > cfg.max_minutes * 60 and not last:
             stopped_early = True
@@ -436,6 +452,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None 
         "generator_version": GENERATOR_VERSION,
         "pretrain_stream_version": PRETRAIN_STREAM_VERSION,
         "init_from": init_source,
+        "lock_image": cfg.lock_image,
         "seed": cfg.seed,
         "steps_planned": cfg.steps,
         "steps_done": len(losses),
