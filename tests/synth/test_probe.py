@@ -45,3 +45,18 @@ def test_tool_probes_another_task(capsys) -> None:
     assert probe_toy_world.main(["--task", "photo_condition", "--shots", "2", "--test-per-class", "1",
                                  "{p_blur: 0.0}"]) == 0
     assert "photo_condition" in capsys.readouterr().out
+
+
+def test_probe_scores_every_domain_prompt_of_the_card() -> None:
+    from vlcat.data.cards import resolve_card
+
+    task = TASKS["photo_condition"]
+    r = probe(task, shots=2, test_per_class=2)
+    assert list(r["base_domain"]) == resolve_card(task.card).domain_prompts
+    assert all(0.0 <= v <= 1.0 for v in r["base_domain"].values())
+
+
+def test_coop_column_is_the_base_to_novel_suites_coop_on_base_classes() -> None:
+    out = probe_toy_world.coop_base_accuracy(probe_toy_world.ASSETS_DIR, [1], cards=["synth_photo_condition"])
+    assert list(out) == ["synth_photo_condition"] and len(out["synth_photo_condition"]) == 1
+    assert 1 / 3 < out["synth_photo_condition"][0] <= 1.0  # 3 base classes, 16 shots: well above chance

@@ -37,14 +37,17 @@ COOP_MARGIN_TARGET = 0.05
 """16-shot CoOp over the best hand-written prompt: the task must stay a few-shot learning problem."""
 
 
-def coop_base_accuracy(assets: Path, seeds: list[int]) -> dict[str, list[float]]:
+def coop_base_accuracy(assets: Path, seeds: list[int], cards: list[str] | None = None) -> dict[str, list[float]]:
     """Base-class test accuracy of 16-shot CoOp per task card, one value per seed: the offline
-    base-to-novel suite's own CoOp runs (``configs/experiments/offline/base2novel.yaml``)."""
+    base-to-novel suite's own CoOp runs (``configs/experiments/offline/base2novel.yaml``), on its five
+    tasks or on ``cards``."""
     from vlcat.bench.suite import load_suite, plan_suite, run_suite
     from vlcat.results import load_results
 
     with tempfile.TemporaryDirectory(prefix="vlcat-probe-") as tmp:
         overrides = [f"seeds=[{', '.join(map(str, seeds))}]", f"output_dir={tmp}/runs"]
+        if cards:
+            overrides.append(f"datasets=[{', '.join(cards)}]")
         folder = Path(assets).resolve()
         run_overrides = [f"data.root={tmp}/data"]
         if folder != ASSETS_DIR.resolve():  # other weights: the same architecture given as data
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         except VlcatError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-    print(f"{'task':<22} {'style overrides':<18} {'chance':>7} {'template':>9} {'domain best':>12} "
+    print(f"{'task':<22} {'style overrides':<24} {'chance':>7} {'template':>9} {'domain best':>12} "
           f"{'mean':>6} {'best-tmpl':>10} {'LP16':>6} {'CoOp16':>7} {'CoOp-best':>10} {'novel ZS':>9}")
     gains, margins = [], []
     for name, spec, task in tasks:
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             gains.append(gain)
         if margin is not None:
             margins.append(margin)
-        print(f"{name:<22} {spec:<18} {r['chance_base']:7.1%} {_pct(r['base_zero_shot'], 9)} {_pct(best, 12)} "
+        print(f"{name:<22} {spec:<24} {r['chance_base']:7.1%} {_pct(r['base_zero_shot'], 9)} {_pct(best, 12)} "
               f"{_pct(mean, 6)} {_pct(gain, 10, True)} {_pct(r['base_linear_probe'], 6)} {_pct(coop_acc, 7)} "
               f"{_pct(margin, 10, True)} {_pct(r['novel_zero_shot'], 9)}", flush=True)
     if a.suite:
