@@ -8,6 +8,7 @@ run that failed on its data before training) holds no work, so a rerun replaces 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
@@ -481,8 +482,34 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
     if name is not None and not rundir.safe_name(name):
         raise ConfigError(f"--name {name!r} must be a plain file name (letters, digits, _ . + -); the result "
                           f"goes to {run_dir / rundir.EVAL_DIR}/<name>.json")
-    target = rundir.probe_writable(Path(out_dir) if out_dir else run_dir / rundir.EVAL_DIR,
-                                   "give eval a folder you can write with -o DIR")
+    wanted = Path(out_dir) if out_dir else run_dir / rundir.EVAL_DIR
+    created = not wanted.exists()
+    target = rundir.probe_writable(wanted, "give eval a folder you can write with -o DIR")
+    try:
+        metrics, splits, learner, clip = _evaluate_loaded(cfg, record, run_dir, split)
+    except BaseException:
+        if created:  # a refused evaluation leaves nothing behind, not even the folder its result was for
+            with contextlib.suppress(OSError):
+                target.rmdir()
+        raise
+    name = name or f"{splits.name}_{splits.subset}_{split}"
+    result = {"run": str(run_dir), "dataset": splits.name, "subsample": splits.subset, "split": split,
+              "num_classes": splits.num_classes, "precision": clip.precision, "metrics": metrics,
+              "prompt": learner.prompt_text(),
+              "method": record.get("method"), "seed": cfg.train.seed, "num_shots": record.get("num_shots")}
+    path = target / f"{name}.json"
+    try:
+        rundir.write_json(path, result)
+    except OSError as exc:  # the folder changed under us since the probe
+        raise RunError(f"cannot write {path} ({exc.strerror or type(exc).__name__}); the accuracy was "
+                       f"{metrics['accuracy']:.2f}; give eval a folder you can write with -o DIR") from None
+    result["path"] = str(path)
+    return result
+
+
+def _evaluate_loaded(cfg: RunConfig, record: dict[str, Any], run_dir: Path, split: str) -> tuple[Any, ...]:
+    """(metrics, splits, learner, clip) of a finished run's learner on ``split``: the part of
+    :func:`evaluate_run` that can still refuse (classes the learner has no state for, a missing checkpoint)."""
     seed_everything(cfg.train.seed)
     splits = prepare_data(cfg, min_classes=1)
     clip = load_model(cfg)
@@ -501,17 +528,4 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", subsample: str | N
             raise RunError(f"{ckpt} does not fit this run's learner ({str(exc).splitlines()[0][:160]})") from None
     cache = FeatureCache(cache_dir_of(cfg), enabled=cfg.train.feature_cache)
     metrics = evaluate_split(cfg, clip, learner, splits, split, cache)
-    name = name or f"{splits.name}_{splits.subset}_{split}"
-    result = {"run": str(run_dir), "dataset": splits.name, "subsample": splits.subset, "split": split,
-              "num_classes": splits.num_classes, "precision": clip.precision, "metrics": metrics,
-              "prompt": learner.prompt_text(),
-              "method": record.get("method"), "seed": cfg.train.seed, "num_shots": record.get("num_shots")}
-    path = target / f"{name}.json"
-    try:
-        rundir.write_json(path, result)
-    except OSError as exc:  # the folder changed under us since the probe
-        raise RunError(f"cannot write {path} ({exc.strerror or type(exc).__name__}); the accuracy was "
-                       f"{metrics['accuracy']:.2f}; give eval a folder you can write with -o DIR") from None
-    result["path"] = str(path)
-    return result
-
+    return metrics, splits, learner, clip
