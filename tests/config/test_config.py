@@ -28,7 +28,9 @@ def test_extends_and_overrides(tmp_path):
     (["optim.lr=fast"], "bad value for 'optim.lr'"),
     (["optim.lr=-0.1"], "optim.lr must be > 0"),
     (["data.num_shots=0"], "data.num_shots must be >= 1"),
-    (["learner.name=nonesuch"], "learner.name='nonesuch' is not one of: "),
+    (["learner.name=nonesuch"], "learner.name='nonesuch' is not one of: clip_adapter, cocoop, coop, ivlp, kgcoop, "
+                                "linear_probe, maple, prograd, promptsrc, tip_adapter, tip_adapter_f, vpt_deep, "
+                                "zeroshot"),
     (["learner.zeroshot.templates=ensemble"], "learner.zeroshot.templates is an option of learner 'zeroshot', "
                                               "but learner.name=coop (known learners: clip_adapter, cocoop, coop, "),
     (["learner.name=zeroshot", "catalyst.enabled=true"], "catalyst.enabled=true needs a learner with context"),

@@ -149,19 +149,31 @@ def build_pixel_learner(name: str, clip: Any, names: list[str], n_ctx: int, fast
                fast_text=fast_text).to(clip.device)
 
 
-def bench_one(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repeats: int) -> dict[str, Any]:
-    if get_learner(name).cls.inputs == "pixels":
-        return bench_pixels(name, clip, n_classes, batch, n_ctx, repeats)
+def _pair(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int) -> tuple[Any, ...]:
+    """(class names, vlcat's learner, the reference-path learner with the same parameters, images, labels):
+    what both benchmarks start from, seeded so that every learner sees the same batch."""
     names = class_names(n_classes)
     torch.manual_seed(0)
     fast = build(name, clip, names, n_ctx, fast_text=True)
     ref = build(name, clip, names, n_ctx, fast_text=False)
     ref.load_trainable_state(fast.trainable_state())
-    device = clip.device
     size = clip.preprocess["size"]
     g = torch.Generator(device="cpu").manual_seed(1)
-    images = torch.randn(batch, 3, size, size, generator=g).to(device)
-    labels = torch.randint(0, n_classes, (batch,), generator=g).to(device)
+    images = torch.randn(batch, 3, size, size, generator=g).to(clip.device)
+    labels = torch.randint(0, n_classes, (batch,), generator=g).to(clip.device)
+    return names, fast, ref, images, labels
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_one(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repeats: int) -> dict[str, Any]:
+    if get_learner(name).cls.inputs == "pixels":
+        return bench_pixels(name, clip, n_classes, batch, n_ctx, repeats)
+    names, fast, ref, images, labels = _pair(name, clip, n_classes, batch, n_ctx)
+    device = clip.device
     image_passes = 2 if name == "prograd" else 1  # ProGrad's zero-shot teacher encodes the images again
 
     def encode() -> torch.Tensor:
@@ -170,16 +182,12 @@ def bench_one(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repe
 
     cached = encode()
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
     def step(learner: PromptLearner, feats_fn: Callable[[], torch.Tensor]) -> torch.Tensor:
         for p in learner.parameters():
             p.grad = None
         out = learner.training_loss(feats_fn(), labels)
         learner.backward(out)
-        sync()
+        _sync(device)
         return out.logits.detach()
 
     ids = clip.tokenizer([ref.template.format(n) for n in names]).to(device) if name in TEXT_EVERY_STEP else None
@@ -201,27 +209,15 @@ def bench_one(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repe
 def bench_pixels(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, repeats: int) -> dict[str, Any]:
     """A pixel learner's step both ways (the image tower with its prompts forward and backward on both), and the
     prompted image tower alone (``tower``: its forward and backward, no text side), the same images."""
-    names = class_names(n_classes)
-    torch.manual_seed(0)
-    fast = build(name, clip, names, n_ctx, fast_text=True)
-    ref = build(name, clip, names, n_ctx, fast_text=False)
-    ref.load_trainable_state(fast.trainable_state())
+    names, fast, ref, images, labels = _pair(name, clip, n_classes, batch, n_ctx)
     device = clip.device
-    size = clip.preprocess["size"]
-    g = torch.Generator(device="cpu").manual_seed(1)
-    images = torch.randn(batch, 3, size, size, generator=g).to(device)
-    labels = torch.randint(0, n_classes, (batch,), generator=g).to(device)
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
 
     def step(learner: PromptLearner) -> torch.Tensor:
         for p in learner.parameters():
             p.grad = None
         out = learner.training_loss(images, labels)
         learner.backward(out)
-        sync()
+        _sync(device)
         return out.logits.detach()
 
     def tower_only() -> torch.Tensor:
@@ -229,7 +225,7 @@ def bench_pixels(name: str, clip: Any, n_classes: int, batch: int, n_ctx: int, r
             p.grad = None
         feats = fast.image_features(images)
         feats.float().square().mean().backward()
-        sync()
+        _sync(device)
         return feats.detach()
 
     step(fast)  # warm-up (allocations, kernels; PromptSRC's frozen template features, computed on first use)

@@ -218,6 +218,26 @@ class PromptLearner(nn.Module):
             raise LearnerStateError(why)
         return state
 
+    def trained_class_index(self, trained: list[str], built: str, what: str) -> torch.Tensor:
+        """Where each of this learner's classes sits in the ``trained`` class list, by name: what a learner with
+        per-class state (a probe's rows, a cache's columns) picks when evaluated on another class list, whose
+        labels need not be the training labels (the novel half is relabelled from 0).
+
+        A class it never saw is refused with :meth:`new_classes_error`; a name trained twice is refused too,
+        since its state is ambiguous (``built``: "was trained", ``what``: "weights", for the message).
+        """
+        seen: dict[str, list[int]] = {}
+        for i, name in enumerate(trained):
+            seen.setdefault(name, []).append(i)
+        unseen = [c for c in self.classnames if c not in seen]
+        if unseen:
+            raise LearnerStateError(f"{self.new_classes_error()}; unseen: {len(unseen)}, e.g. {unseen[0]!r}")
+        twice = [c for c in self.classnames if len(seen[c]) > 1]
+        if twice:
+            raise LearnerStateError(f"{built} with two classes named {twice[0]!r}; it cannot tell which {what} to "
+                                    "use; evaluate it on its own class list")
+        return torch.tensor([seen[c][0] for c in self.classnames], dtype=torch.long)
+
     def prompt_text(self) -> str:
         """Human-readable form of the current prompt (decoded context for learned prompts)."""
         raise NotImplementedError

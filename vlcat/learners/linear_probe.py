@@ -25,7 +25,7 @@ import torch
 
 from vlcat.clip import ClipBundle
 from vlcat.errors import ConfigError
-from vlcat.learners.base import LearnerStateError, PromptLearner, TaskSpec, tokenize
+from vlcat.learners.base import PromptLearner, TaskSpec, tokenize
 from vlcat.learners.options import LinearProbeOptions
 from vlcat.learners.registry import register_learner
 
@@ -126,17 +126,7 @@ class LinearProbe(PromptLearner):
     def state_for_classes(self, state: dict[str, torch.Tensor], trained: list[str]) -> dict[str, torch.Tensor]:
         """The saved rows of this probe's classes, by name (the requested classes' labels need not be the
         training labels: the novel half is relabelled from 0)."""
-        rows = {}
-        for i, name in enumerate(trained):
-            rows.setdefault(name, []).append(i)
-        unseen = [c for c in self.classnames if c not in rows]
-        if unseen:
-            raise LearnerStateError(f"{self.new_classes_error()}; unseen: {len(unseen)}, e.g. {unseen[0]!r}")
-        twice = [c for c in self.classnames if len(rows[c]) > 1]
-        if twice:
-            raise LearnerStateError(f"the linear probe was trained with two classes named {twice[0]!r}; it "
-                                    "cannot tell which weights to use; evaluate it on its own class list")
-        index = torch.tensor([rows[c][0] for c in self.classnames], dtype=torch.long)
+        index = self.trained_class_index(trained, "the linear probe was trained", "weights")
         return {**state, "weight": state["weight"][index], "bias": state["bias"][index]}
 
     def prompt_text(self) -> str:

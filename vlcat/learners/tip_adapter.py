@@ -257,17 +257,7 @@ class TipAdapter(PromptLearner):
         """The saved cache with the one-hot columns of this learner's classes, by name: images of other
         classes stay in the cache but vote for no class here (the requested classes' labels need not be
         the training labels: the novel half is relabelled from 0)."""
-        cols: dict[str, list[int]] = {}
-        for i, name in enumerate(trained):
-            cols.setdefault(name, []).append(i)
-        unseen = [c for c in self.classnames if c not in cols]
-        if unseen:
-            raise LearnerStateError(f"{self.new_classes_error()}; unseen: {len(unseen)}, e.g. {unseen[0]!r}")
-        twice = [c for c in self.classnames if len(cols[c]) > 1]
-        if twice:
-            raise LearnerStateError(f"{self.name} was built with two classes named {twice[0]!r}; it cannot tell "
-                                    "which cache column to use; evaluate it on its own class list")
-        index = torch.tensor([cols[c][0] for c in self.classnames], dtype=torch.long)
+        index = self.trained_class_index(trained, f"{self.name} was built", "cache column")
         return {**state, "values": state["values"][:, index]}
 
     def prompt_text(self) -> str:
