@@ -98,10 +98,19 @@ def test_trains_two_steps_round_trips_and_evaluates_base_and_novel(name, tiny_da
         assert str(err.value).startswith(why) and "\n" not in str(err.value)  # the reason, then the details
 
 
-def _cli(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _start(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.Popen:
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, str(REPO / "tools" / "train.py"), *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=600)
+    return subprocess.Popen([sys.executable, str(REPO / "tools" / "train.py"), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+
+
+def _finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+    out, err = proc.communicate(timeout=600)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _cli(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return _finish(_start(args, env_extra))
 
 
 @pytest.mark.slow
@@ -112,17 +121,22 @@ def test_resumes_bit_exactly_after_a_kill(name, tiny_data, tiny_model_file, tmp_
     cls = get_learner(name).cls
     extra = {"optim.max_epoch": 2}
     args = ["-c", str(_yaml(name))]
-    full = _cli(args + _over(tiny_data, tiny_model_file, tmp_path, "full", name, **extra))
-    assert full.returncode == 0, full.stderr
+    # The uninterrupted run and the one to be killed run side by side: most of each is Python's start-up,
+    # and their numbers cannot depend on each other (separate processes, separate run folders).
+    full_proc = _start(args + _over(tiny_data, tiny_model_file, tmp_path, "full", name, **extra))
     over = args + _over(tiny_data, tiny_model_file, tmp_path, "killed", name, **extra)
     if cls.trained_by == "gradient":
         killed = _cli(over, {"VLCAT_FAULT_AT_STEP": "3", "VLCAT_FAULT_SIGNAL": "KILL"})
+        full = _finish(full_proc)
+        assert full.returncode == 0, full.stderr
         assert killed.returncode != 0 and not (tmp_path / "killed" / "record.json").exists()
         ckpt = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")
         assert (ckpt["epoch"], ckpt["step"]) == (1, 0)
         resumed = _cli(over + ["--resume"])
     else:
         resumed = _cli(over)
+        full = _finish(full_proc)
+        assert full.returncode == 0, full.stderr
     assert resumed.returncode == 0, resumed.stderr
     a, b = (json.loads((tmp_path / r / "record.json").read_text()) for r in ("full", "killed"))
     assert a["metrics"] == b["metrics"] and a["prompt"] == b["prompt"]

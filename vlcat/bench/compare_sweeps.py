@@ -77,3 +77,33 @@ def compare(before: Cells, after: Cells, labels: tuple[str, str]) -> str:
                      f"{wins}/{len(diffs) - wins - losses}/{losses}{p} |")
     lines.append(f"\nΔ = {b} − {a} per (task, seed) pair; averages over seeds, then tasks, as the suite prints them.")
     return "\n".join(lines)
+
+
+def against(cells: Cells, baseline: str = "coop") -> str:
+    """Every method of one sweep paired with ``baseline`` on the same (task, seed): the table a new learner's
+    row is read by. HM is compared where both have novel scores; a method without novel classes (the linear
+    probe, Tip-Adapter) is compared on Base with the baseline's Base, so no row mixes two quantities.
+    Empty when the sweep has no ``baseline`` runs."""
+    base_groups = sorted({k[:2] for k in cells if k[0] == baseline}, key=lambda g: g[1] or 0)
+    if not base_groups:
+        return ""
+    ref = base_groups[-1]  # the baseline's largest shot count (a base-to-novel sweep has one)
+    ref_pairs = {k[2:] for k in cells if k[:2] == ref}
+    groups = sorted({k[:2] for k in cells if k[0] != baseline}, key=lambda g: (g[0], g[1] or 0))
+    lines = [f"| method | compared on | paired Δ vs {baseline}, 95 % CI | W/T/L (sign-test p) | pairs |",
+             "|:---|:---|---:|:---|---:|"]
+    for group in groups:
+        pairs = sorted({k[2:] for k in cells if k[:2] == group} & ref_pairs)
+        if not pairs:
+            continue
+        on_hm = all("novel" in cells[(*group, *p)] and "novel" in cells[(*ref, *p)] for p in pairs)
+        key = score if on_hm else (lambda c: c.get("base", c.get("all", float("nan"))))
+        diffs = [key(cells[(*group, *p)]) - key(cells[(*ref, *p)]) for p in pairs]
+        mean, lo, hi = t_interval(diffs)
+        wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
+        p = f" (p {sign_test(wins, losses):.2g})" if wins + losses else ""
+        what = "HM" if on_hm else ("Base" if any("base" in cells[(*group, *q)] for q in pairs) else "Acc")
+        lines.append(f"| {group[0]} | {what} | {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] | "
+                     f"{wins}/{len(diffs) - wins - losses}/{losses}{p} | {len(diffs)} |")
+    lines.append(f"\nΔ = method − {baseline} per (task, seed) pair, on the same split and seed.")
+    return "\n".join(lines)

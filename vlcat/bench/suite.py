@@ -274,8 +274,13 @@ def suite_markdown(protocol: str, sweep: SweepConfig) -> str:
     from vlcat.tables import base2novel_tables, fewshot_tables, to_markdown, transfer_tables
 
     results, _ = load_results(sweep.output_dir)
+    paired = ""
     if protocol == "base2novel":
         tables = base2novel_tables(results)
+        if len({r.method for r in results}) > 1:
+            from vlcat.bench.compare_sweeps import against, read_sweep
+
+            paired = against(read_sweep(sweep.output_dir))
     elif protocol == "fewshot":
         tables = fewshot_tables(results)
         if any(t.slug != "zeroshot" for t in tables):  # zero-shot is a column of every K's table already
@@ -285,5 +290,6 @@ def suite_markdown(protocol: str, sweep: SweepConfig) -> str:
     else:
         tables = transfer_tables(results)
     # The summary's rows are shot counts, not datasets: name its first column so.
-    return "\n".join(to_markdown(t).replace("| Dataset |", "| Shots |", 1) if t.slug == "fewshot_average"
-                     else to_markdown(t) for t in tables)
+    text = "\n".join(to_markdown(t).replace("| Dataset |", "| Shots |", 1) if t.slug == "fewshot_average"
+                      else to_markdown(t) for t in tables)
+    return text + (f"\n### Paired against CoOp, per (task, seed)\n\n{paired}\n" if paired else "")
