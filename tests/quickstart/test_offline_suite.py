@@ -94,6 +94,8 @@ def test_shortened_suite_runs_every_table(capsys, tmp_path: Path, monkeypatch) -
     assert "zeroshot Base | zeroshot Novel | zeroshot HM | coop Base" in out.out
     assert "| synth_backgrounds |" in out.out and "| **Average** |" in out.out
     assert "estimated" in out.err
+    paired = out.out.split("### Paired against CoOp, per (task, seed)", 1)[1]  # zero-shot against CoOp: 2 tasks, 1 seed
+    assert "| zeroshot | HM |" in paired and paired.count("| 2 |") == 1
 
     rc = main(["--suite", "dg", "-o", str(tmp_path / "dg"), *data, *TINY, "shots=[1]"])
     out = capsys.readouterr()

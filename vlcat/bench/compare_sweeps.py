@@ -7,6 +7,7 @@ measured by how much and on how many (task, seed) pairs it moved them, not by tw
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,8 +19,9 @@ Key = tuple[str, int | None, str, int]  # (method, shots, task, seed)
 Cells = dict[Key, dict[str, float]]  # -> {"base": .., "novel": ..} or {"all": ..}
 
 
-def read_sweep(folder: Path) -> Cells:
+def read_sweep(folder: str | Path) -> Cells:
     """Test accuracy of every finished run under ``folder``, by the classes it was measured on."""
+    folder = Path(folder)
     if not folder.is_dir():
         raise VlcatError(f"{folder} is not a folder; give two sweep folders (e.g. runs/offline/base2novel)")
     results, _ = load_results(folder)
@@ -102,8 +104,9 @@ def against(cells: Cells, baseline: str = "coop") -> str:
         mean, lo, hi = t_interval(diffs)
         wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
         p = f" (p {sign_test(wins, losses):.2g})" if wins + losses else ""
+        ci = f"[{lo:+.2f}, {hi:+.2f}]" if math.isfinite(lo) else "[– (one pair)]"
         what = "HM" if on_hm else ("Base" if any("base" in cells[(*group, *q)] for q in pairs) else "Acc")
-        lines.append(f"| {group[0]} | {what} | {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] | "
+        lines.append(f"| {group[0]} | {what} | {mean:+.2f} {ci} | "
                      f"{wins}/{len(diffs) - wins - losses}/{losses}{p} | {len(diffs)} |")
     lines.append(f"\nΔ = method − {baseline} per (task, seed) pair, on the same split and seed.")
     return "\n".join(lines)
