@@ -1,4 +1,5 @@
-"""Pretrain the embedded toy CLIP (vlcat-toy) and write its assets: ``python tools/pretrain_toy_clip.py``.
+"""Pretrain the embedded toy CLIP (vlcat-toy) and write its assets: ``python tools/pretrain_toy_clip.py``;
+``--distill-from vlcat/synth/assets`` distils the ViT toy (vlcat-toy-vit) from it.
 
 The command is ``vlcat.cli.toy_pretrain.main`` (help: ``--help``); this script only calls it."""
 

@@ -26,6 +26,9 @@ from vlcat.offline import tokenizer_unreachable, weights_unreachable
 ASSETS = Path(__file__).resolve().parent / "synth" / "assets"
 BUILTIN_MODELS: dict[str, tuple[Path, Path]] = {
     "vlcat-toy": (ASSETS / "toy_clip.json", ASSETS / "toy_clip.safetensors"),
+    # the same text tower with a ViT image tower distilled from the ResNet one (vlcat.synth.distill): the
+    # offline model for the vision-prompt learners (VPT-deep, IVLP, MaPLe, PromptSRC)
+    "vlcat-toy-vit": (ASSETS / "vit" / "toy_clip.json", ASSETS / "vit" / "toy_clip.safetensors"),
 }
 
 _INTERP = {
@@ -269,7 +272,8 @@ def load_clip(
     else:
         if model not in open_clip.list_models():
             known = ", ".join(m for m in open_clip.list_models() if m.startswith(("ViT-B", "RN50")))
-            raise ModelError(f"unknown model '{model}'; use an open_clip name (e.g. {known}, ...) or 'vlcat-toy'")
+            raise ModelError(f"unknown model '{model}'; use an open_clip name (e.g. {known}, ...) or a builtin "
+                             f"({', '.join(BUILTIN_MODELS)})")
         registered_cfg = open_clip.get_model_config(model)
         refuse_hf_text_tower(registered_cfg, model)
         tok = _tokenizer_for(model, registered_cfg, True, tokenizer)

@@ -44,7 +44,7 @@ from vlcat.splits import require_split
 @dataclass
 class ModelConfig:
     name: str = "vlcat-toy"
-    """open_clip model name (ViT-B-16, ...), 'vlcat-toy', or a label when `config` is given."""
+    """open_clip model name (ViT-B-16, ...), 'vlcat-toy' / 'vlcat-toy-vit', or a label when `config` is given."""
     pretrained: str | None = None
     """open_clip pretrained tag (openai, laion2b_s34b_b88k, ...); downloads on a machine with internet."""
     checkpoint: str | None = None
@@ -345,7 +345,7 @@ def load_config(files: list[str | os.PathLike] | str | os.PathLike | None = None
 
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-_BUILTIN_MODELS = ("vlcat-toy",)
+_BUILTIN_MODELS = ("vlcat-toy", "vlcat-toy-vit")
 
 
 def _nested_non_finite(cfg: Any) -> str | None:

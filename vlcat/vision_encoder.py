@@ -29,7 +29,8 @@ def vit_tower(model: nn.Module, learner: str) -> VisionTransformer:
     visual = getattr(model, "visual", None)
     if not isinstance(visual, VisionTransformer):
         raise ModelError(f"learner '{learner}' puts prompt tokens into a ViT image tower, and this model's image "
-                         f"tower is a {type(visual).__name__}; use a ViT model (e.g. ViT-B-16)")
+                         f"tower is a {type(visual).__name__}; use a ViT model (e.g. ViT-B-16, or vlcat-toy-vit "
+                         "offline)")
     return visual
 
 
