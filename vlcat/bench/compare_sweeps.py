@@ -25,12 +25,19 @@ def read_sweep(folder: str | Path) -> Cells:
     if not folder.is_dir():
         raise VlcatError(f"{folder} is not a folder; give two sweep folders (e.g. runs/offline/base2novel)")
     results, _ = load_results(folder)
+    cells = cells_of(results)
+    if not cells:
+        raise VlcatError(f"{folder} holds no finished runs")
+    return cells
+
+
+def cells_of(results: list) -> Cells:
+    """Test accuracy by (method, shots, task, seed) and the classes it was measured on (``load_results`` rows
+    of runs tested on their own dataset)."""
     cells: Cells = defaultdict(dict)
     for r in results:
         if r.dataset == r.source:
             cells[(r.method, r.shots, r.dataset, r.seed)][r.subsample] = r.accuracy
-    if not cells:
-        raise VlcatError(f"{folder} holds no finished runs")
     return cells
 
 

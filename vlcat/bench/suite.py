@@ -278,9 +278,9 @@ def suite_markdown(protocol: str, sweep: SweepConfig) -> str:
     if protocol == "base2novel":
         tables = base2novel_tables(results)
         if len({r.method for r in results}) > 1:
-            from vlcat.bench.compare_sweeps import against, read_sweep
+            from vlcat.bench.compare_sweeps import against, cells_of
 
-            paired = against(read_sweep(sweep.output_dir))
+            paired = against(cells_of(results))
     elif protocol == "fewshot":
         tables = fewshot_tables(results)
         if any(t.slug != "zeroshot" for t in tables):  # zero-shot is a column of every K's table already

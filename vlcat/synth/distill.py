@@ -147,9 +147,8 @@ def distill(cfg: DistillConfig, *, progress: bool = True, command: str | None = 
     hand_template, _ = _card_templates()
 
     device = torch.device(cfg.device)
+    student = _student(teacher, config, cfg.seed).to(device)  # built on the CPU from the CPU teacher
     teacher = teacher.to(device).eval().requires_grad_(False)
-    student = _student(teacher.cpu(), config, cfg.seed).to(device)
-    teacher = teacher.to(device)
     student.train()
     optimizer = torch.optim.AdamW(_param_groups(student, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
     mean_t = torch.tensor(pp["mean"], device=device).view(1, 3, 1, 1)
