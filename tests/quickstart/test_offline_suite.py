@@ -96,6 +96,8 @@ def test_shortened_suite_runs_every_table(capsys, tmp_path: Path, monkeypatch) -
     assert "estimated" in out.err
     paired = out.out.split("### Paired against CoOp, per (task, seed)", 1)[1]  # zero-shot against CoOp: 2 tasks, 1 seed
     assert "| zeroshot | HM |" in paired and paired.count("| 2 |") == 1
+    written = (tmp_path / "b2n" / "report" / "paired_vs_coop.md").read_text()
+    assert written.split("\n\n", 1)[1].strip() == paired.strip()
 
     rc = main(["--suite", "dg", "-o", str(tmp_path / "dg"), *data, *TINY, "shots=[1]"])
     out = capsys.readouterr()

@@ -277,10 +277,7 @@ def suite_markdown(protocol: str, sweep: SweepConfig) -> str:
     paired = ""
     if protocol == "base2novel":
         tables = base2novel_tables(results)
-        if len({r.method for r in results}) > 1:
-            from vlcat.bench.compare_sweeps import against, cells_of
-
-            paired = against(cells_of(results))
+        paired = paired_section(results)
     elif protocol == "fewshot":
         tables = fewshot_tables(results)
         if any(t.slug != "zeroshot" for t in tables):  # zero-shot is a column of every K's table already
@@ -292,4 +289,20 @@ def suite_markdown(protocol: str, sweep: SweepConfig) -> str:
     # The summary's rows are shot counts, not datasets: name its first column so.
     text = "\n".join(to_markdown(t).replace("| Dataset |", "| Shots |", 1) if t.slug == "fewshot_average"
                       else to_markdown(t) for t in tables)
-    return text + (f"\n### Paired against CoOp, per (task, seed)\n\n{paired}\n" if paired else "")
+    return text + (f"\n{paired}" if paired else "")
+
+
+PAIRED_FILE = "paired_vs_coop.md"
+"""Where ``tools/bench_offline.py --suite base2novel`` writes the paired section in the report folder."""
+
+
+def paired_section(results: list) -> str:
+    """"Paired against CoOp" as Markdown (heading included), or "" when the sweep has one method or no CoOp.
+
+    Base-to-novel only: that is where a new learner is read against CoOp, pair by pair."""
+    from vlcat.bench.compare_sweeps import against, cells_of
+
+    if len({r.method for r in results}) < 2:
+        return ""
+    table = against(cells_of(results))
+    return f"### Paired against CoOp, per (task, seed)\n\n{table}\n" if table else ""

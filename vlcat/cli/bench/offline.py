@@ -94,8 +94,22 @@ def suite_main(argv: list[str] | None = None) -> int:
         for msg in problems:
             print(f"warning: {msg}", file=sys.stderr)
         print(suite_markdown(args.suite, sweep))
+        if args.suite == "base2novel":
+            _write_paired(Path(sweep.output_dir))
         print(f"[suite] {args.suite} done in {format_duration(seconds)} ({todo} run(s) done now, "
               f"{len(plan.runs) - todo} reused); tables in {Path(sweep.output_dir) / 'report'}", file=sys.stderr)
         return 0
 
     return run_guarded(go)
+
+
+def _write_paired(output_dir: Path) -> None:
+    """The paired section next to the report's other tables, so the folder holds what the command printed."""
+    from vlcat.bench.suite import PAIRED_FILE, paired_section
+    from vlcat.results import load_results
+    from vlcat.rundir import atomic_write_text
+
+    results, _ = load_results(output_dir)
+    section = paired_section(results)
+    if section:
+        atomic_write_text(output_dir / "report" / PAIRED_FILE, section)
