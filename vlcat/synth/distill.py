@@ -16,10 +16,6 @@ The record names the teacher by sha256 and says what the ViT costs against it.
 
 from __future__ import annotations
 
-import math
-import os
-import platform
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,17 +24,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vlcat.synth.dataset import build_synth_dataset
 from vlcat.synth.pretrain import (
     _card_templates,
+    _commit,
+    _lr_at,
     _normalise,
+    _param_groups,
+    _record_common,
     _sha256,
-    _StreamBatches,
-    _summarise_losses,
-    _worker_init,
+    _stream_loader,
+    _task_folder,
     accuracy,
     class_weights,
     encode_text_truncated,
@@ -46,7 +43,6 @@ from vlcat.synth.pretrain import (
     image_features,
     load_split,
     save_json,
-    save_weights,
 )
 from vlcat.synth.toy_model import ASSETS_DIR, build_clip, load_toy_clip
 from vlcat.synth.world import GENERATOR_VERSION, PRETRAIN_STREAM_VERSION
@@ -107,22 +103,6 @@ def _student(teacher: torch.nn.Module, config: dict[str, Any], seed: int) -> tor
     return student
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            skip = p.ndim < 2 or "embedding" in name or name.endswith("class_embedding")
-            (no_decay if skip else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _lr_at(step: int, cfg: DistillConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
 def distill(cfg: DistillConfig, *, progress: bool = True, command: str | None = None) -> dict[str, Any]:
     """Train the student, evaluate it and its teacher, write the three asset files; return the record."""
     torch.set_num_threads(cfg.threads)
@@ -136,13 +116,7 @@ def distill(cfg: DistillConfig, *, progress: bool = True, command: str | None = 
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    tmp_data = None
-    if cfg.data_root is None:
-        tmp_data = tempfile.TemporaryDirectory(prefix="vlcat-synth-")
-        data_root = Path(tmp_data.name)
-    else:
-        data_root = Path(cfg.data_root)
-    folder = build_synth_dataset(data_root, seed=cfg.seed, image_size=size)
+    folder, tmp_data = _task_folder(cfg.data_root, cfg.seed, size)
     val_images, val_labels, classnames = load_split(folder, "val")
     hand_template, _ = _card_templates()
 
@@ -154,11 +128,7 @@ def distill(cfg: DistillConfig, *, progress: bool = True, command: str | None = 
     mean_t = torch.tensor(pp["mean"], device=device).view(1, 3, 1, 1)
     std_t = torch.tensor(pp["std"], device=device).view(1, 3, 1, 1)
     scale = float(teacher.logit_scale.exp())
-    batches = DataLoader(
-        _StreamBatches(cfg.seed, 0, cfg.steps, cfg.batch_size, size, int(config["text_cfg"]["context_length"])),
-        batch_size=None, num_workers=cfg.workers, worker_init_fn=_worker_init if cfg.workers else None,
-        prefetch_factor=4 if cfg.workers else None, pin_memory=device.type == "cuda",
-    )
+    batches = _stream_loader(cfg, size, int(config["text_cfg"]["context_length"]), device)
     losses: list[float] = []
     cosines: list[float] = []
     val_curve: list[list[float]] = []
@@ -198,18 +168,9 @@ def distill(cfg: DistillConfig, *, progress: bool = True, command: str | None = 
             break
     train_seconds = time.perf_counter() - started
 
-    student.eval()
-    weights_path = out_dir / "toy_clip.safetensors"
-    config_path = out_dir / "toy_clip.json"
-    save_weights(student, weights_path)
-    save_json(config, config_path)
-    committed, _ = load_toy_clip(config_path, weights_path)
-    zero_shot = evaluate(committed, config, folder, split="test", seed=cfg.seed,
-                         in_style_per_class=cfg.in_style_per_class)
+    zero_shot = _commit(student, config, out_dir, folder, cfg.seed, cfg.in_style_per_class)
     teacher_zero_shot = evaluate(teacher.cpu(), teacher_config, folder, split="test", seed=cfg.seed,
                                  in_style_per_class=cfg.in_style_per_class)
-    import open_clip
-
     record = {
         "what": "a ViT image tower distilled from the toy CLIP's ResNet tower on the vlcat.synth stream; text "
                 "tower and logit scale are the teacher's, unchanged",
@@ -221,31 +182,11 @@ def distill(cfg: DistillConfig, *, progress: bool = True, command: str | None = 
                     "zero_shot": teacher_zero_shot},
         "vision_cfg": config["vision_cfg"],
         "n_visual_parameters": sum(p.numel() for p in student.visual.parameters()),
-        "seed": cfg.seed,
-        "steps_planned": cfg.steps,
-        "steps_done": len(losses),
-        "stopped_early": stopped_early,
-        "batch_size": cfg.batch_size,
-        "images_seen": len(losses) * cfg.batch_size,
-        "lr": cfg.lr,
-        "warmup_steps": cfg.warmup_steps,
-        "weight_decay": cfg.weight_decay,
+        **_record_common(cfg, losses, train_seconds, stopped_early, device, size),
         "distill_weight": cfg.distill_weight,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
-        "threads": cfg.threads,
-        "workers": cfg.workers,
-        "train_seconds": round(train_seconds, 1),
-        "seconds_per_step": round(train_seconds / max(1, len(losses)), 3),
-        "loss": {"first_25_mean": round(float(np.mean(losses[:25])), 4),
-                 "last_25_mean": round(float(np.mean(losses[-25:])), 4),
-                 "curve_every_25_steps": _summarise_losses(losses)},
         "cos_to_teacher_last_50": round(float(np.mean(cosines[-50:])), 4),
         "val_zero_shot_curve": val_curve,
         "zero_shot": zero_shot,
-        "zero_shot_generator_version": GENERATOR_VERSION,
-        "dataset": {"name": "synth_shapes", "seed": cfg.seed, "image_size": size},
-        "versions": {"torch": torch.__version__, "open_clip": open_clip.__version__,
-                     "python": platform.python_version()},
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "teacher"},
     }
     save_json(record, out_dir / "toy_clip_record.json")

@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -187,7 +187,14 @@ def _lock(model: torch.nn.Module, lock_image: bool) -> None:
         model.visual.eval()
 
 
-def _lr_at(step: int, cfg: PretrainConfig) -> float:
+class _Schedule(Protocol):
+    lr: float
+    warmup_steps: int
+    steps: int
+
+
+def _lr_at(step: int, cfg: _Schedule) -> float:
+    """Linear warm-up, then cosine to zero: the schedule of both the pretraining and the distillation."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
@@ -337,6 +344,82 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _RunShape(_Schedule, Protocol):
+    seed: int
+    batch_size: int
+    weight_decay: float
+    grad_clip: float
+    threads: int
+    workers: int
+
+
+def _task_folder(data_root: Path | None, seed: int, size: int, **sizes: int
+                 ) -> tuple[Path, tempfile.TemporaryDirectory | None]:
+    """The synth_shapes task the model is evaluated on, under ``data_root`` or in a temporary folder
+    (returned too, so that the caller removes it once the record is written)."""
+    tmp = None
+    if data_root is None:
+        tmp = tempfile.TemporaryDirectory(prefix="vlcat-synth-")
+        data_root = Path(tmp.name)
+    return build_synth_dataset(Path(data_root), seed=seed, image_size=size, **sizes), tmp
+
+
+def _stream_loader(cfg: _RunShape, size: int, context_length: int, device: torch.device) -> DataLoader:
+    """The stream's batches, drawn by ``cfg.workers`` processes while the model trains."""
+    return DataLoader(
+        _StreamBatches(cfg.seed, 0, cfg.steps, cfg.batch_size, size, context_length),
+        batch_size=None, num_workers=cfg.workers, worker_init_fn=_worker_init if cfg.workers else None,
+        prefetch_factor=4 if cfg.workers else None, pin_memory=device.type == "cuda",
+    )
+
+
+def _commit(model: torch.nn.Module, config: dict[str, Any], out_dir: Path, folder: Path, seed: int,
+            in_style_per_class: int) -> dict[str, Any]:
+    """Write the config and fp16 weights, then evaluate what was written (read back), not the fp32 model
+    in memory: the record must describe the files users load."""
+    model.eval()
+    weights_path = out_dir / "toy_clip.safetensors"
+    config_path = out_dir / "toy_clip.json"
+    save_weights(model, weights_path)
+    save_json(config, config_path)
+    committed, _ = load_toy_clip(config_path, weights_path)
+    return evaluate(committed, config, folder, split="test", seed=seed, in_style_per_class=in_style_per_class)
+
+
+def _record_common(cfg: _RunShape, losses: list[float], train_seconds: float, stopped_early: bool,
+                   device: torch.device, size: int) -> dict[str, Any]:
+    """The record fields every training of a toy tower writes: its settings, cost, loss curve and versions."""
+    import open_clip
+
+    return {
+        "seed": cfg.seed,
+        "steps_planned": cfg.steps,
+        "steps_done": len(losses),
+        "stopped_early": stopped_early,
+        "batch_size": cfg.batch_size,
+        "images_seen": len(losses) * cfg.batch_size,
+        "lr": cfg.lr,
+        "warmup_steps": cfg.warmup_steps,
+        "weight_decay": cfg.weight_decay,
+        "grad_clip": cfg.grad_clip,
+        "threads": cfg.threads,
+        "workers": cfg.workers,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
+        "train_seconds": round(train_seconds, 1),
+        "seconds_per_step": round(train_seconds / max(1, len(losses)), 3),
+        "images_per_second": round(len(losses) * cfg.batch_size / max(train_seconds, 1e-9), 1),
+        "loss": {
+            "first_25_mean": round(float(np.mean(losses[:25])), 4),
+            "last_25_mean": round(float(np.mean(losses[-25:])), 4),
+            "curve_every_25_steps": _summarise_losses(losses),
+        },
+        "zero_shot_generator_version": GENERATOR_VERSION,
+        "dataset": {"name": "synth_shapes", "seed": cfg.seed, "image_size": size},
+        "versions": {"torch": torch.__version__, "open_clip": open_clip.__version__,
+                     "python": platform.python_version()},
+    }
+
+
 def _init_source(folder: Path) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
     """(model, config, what the record says about it) of the assets training continues from."""
     folder = Path(folder)
@@ -370,14 +453,8 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None 
         mean, std = stream_statistics(cfg.seed, size)
         config["preprocess_cfg"].update({"size": size, "mean": mean, "std": std})
 
-    tmp_data = None
-    if cfg.data_root is None:
-        tmp_data = tempfile.TemporaryDirectory(prefix="vlcat-synth-")
-        data_root = Path(tmp_data.name)
-    else:
-        data_root = Path(cfg.data_root)
-    folder = build_synth_dataset(data_root, seed=cfg.seed, image_size=size, n_val_per_class=cfg.n_val_per_class,
-                                 n_test_per_class=cfg.n_test_per_class)
+    folder, tmp_data = _task_folder(cfg.data_root, cfg.seed, size, n_val_per_class=cfg.n_val_per_class,
+                                    n_test_per_class=cfg.n_test_per_class)
     val_images, val_labels, classnames = load_split(folder, "val")
     hand_template, _ = _card_templates()
 
@@ -391,11 +468,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None 
                                   eps=1e-6, fused=True)
     mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
-    batches = DataLoader(
-        _StreamBatches(cfg.seed, 0, cfg.steps, cfg.batch_size, size, int(config["text_cfg"]["context_length"])),
-        batch_size=None, num_workers=cfg.workers, worker_init_fn=_worker_init if cfg.workers else None,
-        prefetch_factor=4 if cfg.workers else None, pin_memory=device.type == "cuda",
-    )
+    batches = _stream_loader(cfg, size, int(config["text_cfg"]["context_length"]), device)
 
     losses: list[float] = []
     val_curve: list[list[float]] = []
@@ -435,17 +508,8 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None 
             break
     train_seconds = time.perf_counter() - started
 
-    model.eval()
-    weights_path = out_dir / "toy_clip.safetensors"
-    config_path = out_dir / "toy_clip.json"
-    save_weights(model, weights_path)
-    save_json(config, config_path)
-    # Evaluate what was committed (fp16 weights read back), not the fp32 model in memory.
-    committed, _ = load_toy_clip(config_path, weights_path)
-    zero_shot = evaluate(committed, config, folder, split="test", seed=cfg.seed,
-                         in_style_per_class=cfg.in_style_per_class)
-    import open_clip
-
+    zero_shot = _commit(model, config, out_dir, folder, cfg.seed, cfg.in_style_per_class)
+    common = _record_common(cfg, losses, train_seconds, stopped_early, device, size)
     record = {
         "what": "contrastive pretraining of the toy open_clip CLIP on the vlcat.synth world",
         "command": command,
@@ -453,36 +517,12 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True, command: str | None 
         "pretrain_stream_version": PRETRAIN_STREAM_VERSION,
         "init_from": init_source,
         "lock_image": cfg.lock_image,
-        "seed": cfg.seed,
-        "steps_planned": cfg.steps,
-        "steps_done": len(losses),
-        "stopped_early": stopped_early,
-        "batch_size": cfg.batch_size,
-        "images_seen": len(losses) * cfg.batch_size,
-        "images_seen_total": len(losses) * cfg.batch_size + int((init_source or {}).get("images_seen") or 0),
-        "lr": cfg.lr,
-        "warmup_steps": cfg.warmup_steps,
-        "weight_decay": cfg.weight_decay,
-        "grad_clip": cfg.grad_clip,
-        "threads": cfg.threads,
-        "workers": cfg.workers,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
-        "train_seconds": round(train_seconds, 1),
-        "seconds_per_step": round(train_seconds / max(1, len(losses)), 3),
-        "images_per_second": round(len(losses) * cfg.batch_size / max(train_seconds, 1e-9), 1),
+        **common,
+        "images_seen_total": common["images_seen"] + int((init_source or {}).get("images_seen") or 0),
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "final_logit_scale": round(float(model.logit_scale.detach().exp()), 3),
-        "loss": {
-            "first_25_mean": round(float(np.mean(losses[:25])), 4),
-            "last_25_mean": round(float(np.mean(losses[-25:])), 4),
-            "curve_every_25_steps": _summarise_losses(losses),
-        },
         "val_zero_shot_curve": val_curve,
         "zero_shot": zero_shot,
-        "zero_shot_generator_version": GENERATOR_VERSION,
-        "dataset": {"name": "synth_shapes", "seed": cfg.seed, "image_size": size},
-        "versions": {"torch": torch.__version__, "open_clip": open_clip.__version__,
-                     "python": platform.python_version()},
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "model"},
     }
     save_json(record, out_dir / "toy_clip_record.json")
