@@ -267,13 +267,14 @@ def fewshot_summary(tables: list[Table]) -> Table | None:
     return Table("Few-shot accuracy (%), average over the tasks per K", "fewshot_average", methods, rows, notes)
 
 
-def suite_markdown(protocol: str, sweep: SweepConfig) -> str:
+def suite_markdown(protocol: str, sweep: SweepConfig, results: list | None = None) -> str:
     """The protocol's tables only (a sweep folder may hold others): per task, the average, and for few-shot
-    a summary of the averages per K."""
+    a summary of the averages per K. ``results`` are the sweep's, when the caller has read them already."""
     from vlcat.results import load_results
     from vlcat.tables import base2novel_tables, fewshot_tables, to_markdown, transfer_tables
 
-    results, _ = load_results(sweep.output_dir)
+    if results is None:
+        results, _ = load_results(sweep.output_dir)
     paired = ""
     if protocol == "base2novel":
         tables = base2novel_tables(results)

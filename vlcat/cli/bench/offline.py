@@ -70,6 +70,7 @@ def suite_main(argv: list[str] | None = None) -> int:
 
     def go() -> int:
         from vlcat.report import make_report
+        from vlcat.results import load_results
         from vlcat.train.run import default_cache_dir
 
         data_root = Path(args.data_root) if args.data_root else default_cache_dir() / "data"
@@ -93,9 +94,10 @@ def suite_main(argv: list[str] | None = None) -> int:
         _, _, problems = make_report([sweep.output_dir], str(Path(sweep.output_dir) / "report"))
         for msg in problems:
             print(f"warning: {msg}", file=sys.stderr)
-        print(suite_markdown(args.suite, sweep))
+        results, _ = load_results(sweep.output_dir)
+        print(suite_markdown(args.suite, sweep, results))
         if args.suite == "base2novel":
-            _write_paired(Path(sweep.output_dir))
+            _write_paired(Path(sweep.output_dir), results)
         print(f"[suite] {args.suite} done in {format_duration(seconds)} ({todo} run(s) done now, "
               f"{len(plan.runs) - todo} reused); tables in {Path(sweep.output_dir) / 'report'}", file=sys.stderr)
         return 0
@@ -103,13 +105,11 @@ def suite_main(argv: list[str] | None = None) -> int:
     return run_guarded(go)
 
 
-def _write_paired(output_dir: Path) -> None:
+def _write_paired(output_dir: Path, results: list) -> None:
     """The paired section next to the report's other tables, so the folder holds what the command printed."""
     from vlcat.bench.suite import PAIRED_FILE, paired_section
-    from vlcat.results import load_results
     from vlcat.rundir import atomic_write_text
 
-    results, _ = load_results(output_dir)
     section = paired_section(results)
     if section:
         atomic_write_text(output_dir / "report" / PAIRED_FILE, section)
