@@ -86,6 +86,18 @@ def tiny_overrides(data_root, card, model_file, cache_dir, output_dir, **extra) 
     return [f"{k}={v}" for k, v in base.items()]
 
 
+
+def tiny_run(tiny_data, model_file, tmp_path, name: str = "run", **extra) -> list[str]:
+    """``tiny_overrides`` for the ``tiny_data`` fixture's dataset, with cache and run folder under ``tmp_path``."""
+    root, card = tiny_data
+    return tiny_overrides(root, card, model_file, tmp_path / "cache", tmp_path / name, **extra)
+
+
+def assert_one_line_error(err: str, text: str) -> None:
+    """What a user error must look like on stderr: one ``error:`` line that says ``text``, no traceback."""
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert text in err, err
+
 class StopAtStep(TrainerCallback):
     """Asks the trainer to stop after global step ``step``, as an interruption would: the run leaves a
     checkpoint and no record, which is what resume tests start from."""

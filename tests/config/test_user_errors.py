@@ -18,19 +18,9 @@ import pytest
 
 from vlcat import rundir
 from vlcat.cli import eval_main, train_main
-from vlcat.testing import tiny_overrides
+from vlcat.testing import assert_one_line_error, tiny_overrides, tiny_run
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _over(tiny_data, tiny_model_file, tmp_path, name="run", **extra) -> list[str]:
-    root, card = tiny_data
-    return tiny_overrides(root, card, tiny_model_file, tmp_path / "cache", tmp_path / name, **extra)
-
-
-def _one_line_error(err: str, text: str) -> None:
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    assert text in err, err
 
 
 def _variant(tiny_data, tmp_path, name: str, edit) -> Path:
@@ -61,8 +51,8 @@ def _variant(tiny_data, tmp_path, name: str, edit) -> Path:
     ({"llm.max_concurrency": 0}, "llm.max_concurrency must be >= 1"),
 ])
 def test_bad_values_are_one_line_and_write_nothing(tiny_data, tiny_model_file, tmp_path, capsys, extra, text):
-    assert train_main(_over(tiny_data, tiny_model_file, tmp_path, **extra)) == 2
-    _one_line_error(capsys.readouterr().err, text)
+    assert train_main(tiny_run(tiny_data, tiny_model_file, tmp_path, **extra)) == 2
+    assert_one_line_error(capsys.readouterr().err, text)
     assert not (tmp_path / "run").exists()
 
 
@@ -70,11 +60,11 @@ def test_extends_must_name_files(tmp_path, capsys):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("extends: 7\n")
     assert train_main(["-c", str(cfg), "-o", str(tmp_path / "run")]) == 2
-    _one_line_error(capsys.readouterr().err, "'extends' must be a file name or a list of file names, got 7")
+    assert_one_line_error(capsys.readouterr().err, "'extends' must be a file name or a list of file names, got 7")
 
 
 def test_overrides_may_come_before_and_after_options(tiny_data, tiny_model_file, tmp_path, capsys):
-    over = _over(tiny_data, tiny_model_file, tmp_path, **{"optim.max_epoch": 1})
+    over = tiny_run(tiny_data, tiny_model_file, tmp_path, **{"optim.max_epoch": 1})
     assert over[0].startswith("output_dir=")
     assert train_main(over[1:4] + ["-o", str(tmp_path / "mixed")] + over[4:]) == 0
     assert (tmp_path / "mixed" / rundir.RECORD).is_file()
@@ -86,8 +76,8 @@ def test_a_one_class_dataset_is_refused(tiny_data, tiny_model_file, tmp_path, ca
             split[part] = [row for row in split[part] if row[1] == 0]
 
     card = _variant(tiny_data, tmp_path, "oneclass", one_class)
-    assert train_main(_over(tiny_data, tiny_model_file, tmp_path, **{"data.dataset": card})) == 2
-    _one_line_error(capsys.readouterr().err, "has 1 class(es); classification needs at least 2")
+    assert train_main(tiny_run(tiny_data, tiny_model_file, tmp_path, **{"data.dataset": card})) == 2
+    assert_one_line_error(capsys.readouterr().err, "has 1 class(es); classification needs at least 2")
     assert not (tmp_path / "run").exists()
 
 
@@ -95,8 +85,8 @@ def test_a_one_class_dataset_is_refused(tiny_data, tiny_model_file, tmp_path, ca
 def test_split_entries_outside_the_dataset_folder_are_refused(tiny_data, tiny_model_file, tmp_path, capsys,
                                                               bad_path):
     card = _variant(tiny_data, tmp_path, "escape", lambda split: split["train"][0].__setitem__(0, bad_path))
-    assert train_main(_over(tiny_data, tiny_model_file, tmp_path, **{"data.dataset": card})) == 2
-    _one_line_error(capsys.readouterr().err, "is outside the dataset folder")
+    assert train_main(tiny_run(tiny_data, tiny_model_file, tmp_path, **{"data.dataset": card})) == 2
+    assert_one_line_error(capsys.readouterr().err, "is outside the dataset folder")
 
 
 def test_csv_entries_outside_the_dataset_folder_are_refused(tmp_path, tiny_model_file, capsys):
@@ -105,7 +95,7 @@ def test_csv_entries_outside_the_dataset_folder_are_refused(tmp_path, tiny_model
     over = tiny_overrides(tmp_path, f"csv:{tmp_path / 'data' / 'list.csv'}", tiny_model_file, tmp_path / "cache",
                           tmp_path / "run")
     assert train_main(over) == 2
-    _one_line_error(capsys.readouterr().err, "'../secret.png' is outside the dataset folder")
+    assert_one_line_error(capsys.readouterr().err, "'../secret.png' is outside the dataset folder")
 
 
 def test_class_names_with_quotes_fit_their_prompts(tiny_data, tiny_model_file, tmp_path):
@@ -119,7 +109,7 @@ def test_class_names_with_quotes_fit_their_prompts(tiny_data, tiny_model_file, t
 
     card = _variant(tiny_data, tmp_path, "quoted", quoted)
     # n_ctx=23 leaves exactly room for the longest name (5 tokens) in the tiny model's 32-token context
-    over = _over(tiny_data, tiny_model_file, tmp_path, **{"data.dataset": card, "optim.max_epoch": 1,
+    over = tiny_run(tiny_data, tiny_model_file, tmp_path, **{"data.dataset": card, "optim.max_epoch": 1,
                                                           "learner.n_ctx": 23})
     assert train_main(over) == 0
     record = json.loads((tmp_path / "run" / rundir.RECORD).read_text())
@@ -132,9 +122,9 @@ def test_non_utf8_class_folders_are_one_line(tiny_data, tiny_model_file, tmp_pat
     for name in ("red", "green"):
         shutil.copytree(root / "tiny" / "images" / name, folder / name)
     shutil.copytree(root / "tiny" / "images" / "blue", os.fsdecode(os.fsencode(str(folder)) + b"/caf\xe9"))
-    over = _over(tiny_data, tiny_model_file, tmp_path, **{"data.dataset": f"folder:{folder}"})
+    over = tiny_run(tiny_data, tiny_model_file, tmp_path, **{"data.dataset": f"folder:{folder}"})
     assert train_main(over) == 2
-    _one_line_error(capsys.readouterr().err, "is not a valid UTF-8 name")
+    assert_one_line_error(capsys.readouterr().err, "is not a valid UTF-8 name")
 
 
 @pytest.mark.parametrize("strict", [True, False])
@@ -146,11 +136,11 @@ def test_undecodable_images_fail_or_are_skipped_with_data_strict(tiny_data, tiny
         shutil.copytree(root / "tiny" / "images" / name, folder / name)
     for name in ("red", "green", "blue"):  # one broken file per class, wherever the split puts it
         (folder / name / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    over = _over(tiny_data, tiny_model_file, tmp_path, **{
+    over = tiny_run(tiny_data, tiny_model_file, tmp_path, **{
         "data.dataset": f"folder:{folder}", "data.strict": strict, "data.num_shots": 2, "optim.max_epoch": 1})
     if strict:
         assert train_main(over) == 2
-        _one_line_error(capsys.readouterr().err, "cannot decode image")
+        assert_one_line_error(capsys.readouterr().err, "cannot decode image")
         return
     with pytest.warns(UserWarning, match="cannot be decoded"):
         assert train_main(over) == 0
@@ -159,40 +149,40 @@ def test_undecodable_images_fail_or_are_skipped_with_data_strict(tiny_data, tiny
 
 
 def test_a_run_checkpoint_is_not_clip_weights(tiny_data, tiny_model_file, tmp_path, capsys):
-    assert train_main(_over(tiny_data, tiny_model_file, tmp_path, "first", **{"optim.max_epoch": 1})) == 0
+    assert train_main(tiny_run(tiny_data, tiny_model_file, tmp_path, "first", **{"optim.max_epoch": 1})) == 0
     capsys.readouterr()
-    bad = _over(tiny_data, tiny_model_file, tmp_path, **{
+    bad = tiny_run(tiny_data, tiny_model_file, tmp_path, **{
         "model.checkpoint": tmp_path / "first" / rundir.CHECKPOINT})
     assert train_main(bad) == 2
-    _one_line_error(capsys.readouterr().err, "is not a CLIP weights file")
+    assert_one_line_error(capsys.readouterr().err, "is not a CLIP weights file")
 
 
 def test_eval_name_stays_inside_the_run_folder(tiny_data, tiny_model_file, tmp_path, capsys):
-    assert train_main(_over(tiny_data, tiny_model_file, tmp_path, **{"optim.max_epoch": 1})) == 0
+    assert train_main(tiny_run(tiny_data, tiny_model_file, tmp_path, **{"optim.max_epoch": 1})) == 0
     capsys.readouterr()
     assert eval_main([str(tmp_path / "run"), "--name", "../../x"]) == 2
-    _one_line_error(capsys.readouterr().err, "must be a plain file name")
+    assert_one_line_error(capsys.readouterr().err, "must be a plain file name")
     assert not (tmp_path / "x.json").exists() and not list(tmp_path.rglob("x.json"))
 
 
 @pytest.mark.parametrize("override", ["learner.n_ctx=8", "learner.csc=true"])
 def test_eval_cannot_change_what_the_prompt_is(tiny_data, tiny_model_file, tmp_path, capsys, override):
     """A unified context loaded into a class-specific learner used to broadcast silently; n_ctx a traceback."""
-    assert train_main(_over(tiny_data, tiny_model_file, tmp_path, **{"optim.max_epoch": 1})) == 0
+    assert train_main(tiny_run(tiny_data, tiny_model_file, tmp_path, **{"optim.max_epoch": 1})) == 0
     capsys.readouterr()
     assert eval_main([str(tmp_path / "run"), override]) == 2
-    _one_line_error(capsys.readouterr().err, "cannot change at evaluation")
+    assert_one_line_error(capsys.readouterr().err, "cannot change at evaluation")
     assert not (tmp_path / "run" / rundir.EVAL_DIR).exists()
 
 
 def test_report_out_that_is_a_file(tiny_data, tiny_model_file, tmp_path, capsys):
     from vlcat.cli.report import main as report_main
 
-    assert train_main(_over(tiny_data, tiny_model_file, tmp_path, **{"optim.max_epoch": 1})) == 0
+    assert train_main(tiny_run(tiny_data, tiny_model_file, tmp_path, **{"optim.max_epoch": 1})) == 0
     (tmp_path / "report.txt").write_text("mine")
     capsys.readouterr()
     assert report_main([str(tmp_path / "run"), "--out", str(tmp_path / "report.txt")]) == 2
-    _one_line_error(capsys.readouterr().err, "is a file")
+    assert_one_line_error(capsys.readouterr().err, "is a file")
     assert (tmp_path / "report.txt").read_text() == "mine"
 
 
@@ -210,7 +200,7 @@ def test_sweep_help_examples_plan_and_unknown_datasets_are_named(tool, tmp_path)
     assert "dtd" in ok.stdout and "imagenet" not in ok.stdout
     bad = _tool(tool, "--dry-run", "-o", str(tmp_path / "sweep"), "datasets=[dtdd]")
     assert bad.returncode == 2
-    _one_line_error(bad.stderr, "unknown dataset 'dtdd'")
+    assert_one_line_error(bad.stderr, "unknown dataset 'dtdd'")
     assert not (tmp_path / "sweep").exists()
 
 
@@ -219,7 +209,7 @@ def test_serving_the_llm_to_the_network_needs_a_key(tmp_path):
     res = subprocess.run([sys.executable, str(REPO / "tools" / "serve_llm.py"), "--host", "0.0.0.0"],
                          capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert res.returncode == 2
-    _one_line_error(res.stderr, "--host 0.0.0.0 exposes the server to the network without an API key")
+    assert_one_line_error(res.stderr, "--host 0.0.0.0 exposes the server to the network without an API key")
 
 
 def test_the_llm_api_key_is_not_on_the_command_line():

@@ -19,7 +19,7 @@ from vlcat.cli import eval_main, train_main
 from vlcat.config import CONFIG_DIR, load_config
 from vlcat.learners.tip_adapter import TipAdapter
 from vlcat.sweeps import load_sweep, plan_sweep
-from vlcat.testing import tiny_overrides
+from vlcat.testing import assert_one_line_error, tiny_overrides
 from vlcat.train.checkpoint import load_checkpoint
 from vlcat.train.features import FeatureCache
 from vlcat.train.run import load_model, prepare_data, run_training, seed_everything
@@ -39,11 +39,6 @@ def _over(tiny_data, tiny_model_file, tmp_path, run: str, **extra) -> list[str]:
 def _grid(name: str, betas: int = 20, alphas: int = 10) -> dict[str, int]:
     """A smaller alpha/beta grid than the authors' 200 x 20, for speed."""
     return {f"learner.{name}.beta_steps": betas, f"learner.{name}.alpha_steps": alphas}
-
-
-def _one_line_error(err: str, text: str) -> None:
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    assert text in err, err
 
 
 def test_tip_adapter_f_starts_from_tip_adapters_cache_and_trains_its_keys_with_adamw_on_a_step_cosine(
@@ -101,7 +96,7 @@ def test_a_base_cache_refuses_novel_classes_in_one_line_and_an_all_class_cache_p
     assert train_main(["-c", str(_yaml("tip_adapter")), *over]) == 0
     capsys.readouterr()
     assert eval_main([str(tmp_path / "base"), "--subsample", "novel"]) == 2
-    _one_line_error(capsys.readouterr().err, "tip_adapter has a cache only for the classes it was built on")
+    assert_one_line_error(capsys.readouterr().err, "tip_adapter has a cache only for the classes it was built on")
     assert not (tmp_path / "base" / rundir.EVAL_DIR).exists()  # nothing written, not even the folder
 
     all_over = _over(tiny_data, tiny_model_file, tmp_path, "all", **_grid("tip_adapter"))
@@ -121,7 +116,7 @@ def test_a_base_cache_refuses_novel_classes_in_one_line_and_an_all_class_cache_p
 def test_the_catalyst_is_refused_in_one_line_writing_nothing(name, tiny_data, tiny_model_file, tmp_path, capsys):
     over = _over(tiny_data, tiny_model_file, tmp_path, "cat", **{"catalyst.enabled": True})
     assert train_main(["-c", str(_yaml(name)), *over]) == 2
-    _one_line_error(capsys.readouterr().err, f"catalyst.enabled=true needs a learner with context vectors "
+    assert_one_line_error(capsys.readouterr().err, f"catalyst.enabled=true needs a learner with context vectors "
                                              f"(cocoop, coop, kgcoop, prograd); '{name}' has none")
     assert not (tmp_path / "cat").exists()
 

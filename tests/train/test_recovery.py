@@ -18,18 +18,8 @@ from vlcat import rundir
 from vlcat.cli import eval_main, train_main
 from vlcat.learners.base import LearnerStateError
 from vlcat.learners.linear_probe import LinearProbe
-from vlcat.testing import tiny_overrides
+from vlcat.testing import assert_one_line_error, tiny_run
 from vlcat.train.checkpoint import load_checkpoint
-
-
-def _over(tiny_data, tiny_model_file, tmp_path, name="run", **extra) -> list[str]:
-    root, card = tiny_data
-    return tiny_overrides(root, card, tiny_model_file, tmp_path / "cache", tmp_path / name, **extra)
-
-
-def _one_line_error(err: str, text: str) -> None:
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    assert text in err, err
 
 
 def _tree(tiny_data, where: Path, classes=("red", "green", "blue")) -> Path:
@@ -62,11 +52,11 @@ def test_a_run_that_failed_before_its_first_step_is_rerun_with_a_fixed_config(ti
     for name in ("red", "green", "blue"):  # two per class: the seeded split puts some into train
         for i in range(2):
             (folder / name / f"broken_{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    over = _over(tiny_data, tiny_model_file, tmp_path, **{
+    over = tiny_run(tiny_data, tiny_model_file, tmp_path, **{
         "data.dataset": f"folder:{folder}", "data.num_shots": -1, "optim.max_epoch": 1})
     run = tmp_path / "run"
     assert train_main([*over, "data.strict=true"]) == 2
-    _one_line_error(capsys.readouterr().err, "cannot decode image")
+    assert_one_line_error(capsys.readouterr().err, "cannot decode image")
     assert rundir.folder_state(run) == "unfinished" and not rundir.completed_a_step(run)
 
     with pytest.warns(UserWarning, match="cannot be decoded"):
@@ -80,7 +70,7 @@ def test_a_run_that_failed_before_its_first_step_is_rerun_with_a_fixed_config(ti
 
     # a folder with completed steps keeps today's rules: a finished run is not replaced
     assert train_main([*over, "data.strict=true"]) == 2
-    _one_line_error(capsys.readouterr().err, "already holds a finished run")
+    assert_one_line_error(capsys.readouterr().err, "already holds a finished run")
 
 
 def test_classes_without_validation_or_test_images_are_named(tiny_data, tiny_model_file, tmp_path, capsys):
@@ -88,7 +78,7 @@ def test_classes_without_validation_or_test_images_are_named(tiny_data, tiny_mod
     (folder / "yellow").mkdir()
     root, _ = tiny_data
     shutil.copy(root / "tiny" / "images" / "yellow" / "train_0.png", folder / "yellow")  # 1 image: train only
-    over = _over(tiny_data, tiny_model_file, tmp_path, **{
+    over = tiny_run(tiny_data, tiny_model_file, tmp_path, **{
         "data.dataset": f"folder:{folder}", "data.num_shots": 2, "optim.max_epoch": 1})
     with pytest.warns(UserWarning) as caught:
         assert train_main(over) == 0
@@ -102,7 +92,7 @@ def test_classes_without_validation_or_test_images_are_named(tiny_data, tiny_mod
 def test_a_linear_probe_scores_the_subset_of_its_classes_it_was_asked_for(tiny_data, tiny_model_file, tmp_path,
                                                                           capsys, tiny_clip):
     probe = {"learner.name": "linear_probe", "learner.linear_probe.c": 1.0}
-    assert train_main(_over(tiny_data, tiny_model_file, tmp_path, "all", **probe)) == 0
+    assert train_main(tiny_run(tiny_data, tiny_model_file, tmp_path, "all", **probe)) == 0
     run = tmp_path / "all"
     capsys.readouterr()
     assert eval_main([str(run), "--subsample", "novel"]) == 0
@@ -120,9 +110,9 @@ def test_a_linear_probe_scores_the_subset_of_its_classes_it_was_asked_for(tiny_d
     with pytest.raises(LearnerStateError, match="never saw"):
         LinearProbe(tiny_clip, ["blue", "purple"]).state_for_classes(state, trained)
 
-    assert train_main(_over(tiny_data, tiny_model_file, tmp_path, "base", **probe,
+    assert train_main(tiny_run(tiny_data, tiny_model_file, tmp_path, "base", **probe,
                             **{"data.subsample_classes": "base"})) == 0
     capsys.readouterr()
     assert eval_main([str(tmp_path / "base"), "--subsample", "novel"]) == 2
-    _one_line_error(capsys.readouterr().err, "no weights for classes it never saw in training")
+    assert_one_line_error(capsys.readouterr().err, "no weights for classes it never saw in training")
     assert not (tmp_path / "base" / rundir.EVAL_DIR / "tiny_novel_test.json").exists()

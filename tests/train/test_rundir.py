@@ -18,7 +18,7 @@ import pytest
 
 from vlcat import rundir
 from vlcat.cli import eval_main, train_main
-from vlcat.testing import tiny_overrides
+from vlcat.testing import assert_one_line_error, tiny_overrides
 from vlcat.train.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,11 +39,6 @@ def _cli(args: list[str], env_extra: dict[str, str] | None = None, cwd: Path = R
 
 def _losses(run: Path) -> list[tuple[int, float]]:
     return [(m["global_step"], m["loss"]) for m in map(json.loads, (run / rundir.METRICS).read_text().splitlines())]
-
-
-def _one_line_error(err: str, text: str) -> None:
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    assert text in err, err
 
 
 def _killed(tiny_data, tiny_model_file, tmp_path, name, step, sig="KILL", **extra):
@@ -68,7 +63,7 @@ def test_two_writers_on_one_folder_the_second_stops_with_the_holders_pid(tiny_da
         for flag in ("--resume", "--overwrite"):
             second = _cli(over + [flag])
             assert second.returncode == 2
-            _one_line_error(second.stderr, f"in use by another vlcat process (pid {first.pid})")
+            assert_one_line_error(second.stderr, f"in use by another vlcat process (pid {first.pid})")
         plain = _cli(over)
         assert plain.returncode == 2 and "unfinished run" in plain.stderr
         assert first.poll() is None  # the second writers changed nothing under the first one
@@ -94,7 +89,7 @@ def test_resume_of_a_finished_run_with_another_config_is_refused(tiny_data, tiny
     assert train_main(over + ["--resume", "optim.lr=0.5"]) == 2
     out, err = capsys.readouterr()
     assert out == ""  # the old result is not printed as if it were the new config's
-    _one_line_error(err, "the config differs")
+    assert_one_line_error(err, "the config differs")
     assert "optim.lr: 0.002 -> 0.5" in err
     assert (tmp_path / "done" / rundir.RECORD).read_text() == before
     assert train_main(over + ["--resume"]) == 0  # the same config: the finished result is the answer
@@ -125,7 +120,7 @@ def test_resume_refuses_a_folder_that_is_not_a_run(tiny_data, tiny_model_file, t
     over = _over(tiny_data, tiny_model_file, tmp_path, "mine")
     for flags in (["--resume"], [], ["--overwrite"]):
         assert train_main(over + flags) == 2
-        _one_line_error(capsys.readouterr().err, "is not a vlcat run folder")
+        assert_one_line_error(capsys.readouterr().err, "is not a vlcat run folder")
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
 
 
@@ -166,10 +161,10 @@ def test_a_damaged_checkpoint_is_one_line_on_resume_and_eval(tiny_data, tiny_mod
         ckpt.write_bytes(os.urandom(4096))
     capsys.readouterr()
     assert eval_main([str(run), "--subsample", "all"]) == 2
-    _one_line_error(capsys.readouterr().err, str(ckpt))
+    assert_one_line_error(capsys.readouterr().err, str(ckpt))
     (run / rundir.RECORD).unlink()  # now an unfinished run whose checkpoint is damaged
     assert train_main(over + ["--resume"]) == 2
-    _one_line_error(capsys.readouterr().err, str(ckpt))
+    assert_one_line_error(capsys.readouterr().err, str(ckpt))
 
 
 def test_a_corrupt_record_is_one_line_for_eval_and_resume_repairs_it(tiny_data, tiny_model_file, tmp_path, capsys):
@@ -180,7 +175,7 @@ def test_a_corrupt_record_is_one_line_for_eval_and_resume_repairs_it(tiny_data, 
     (run / rundir.RECORD).write_text('{"status": "fini')
     capsys.readouterr()
     assert eval_main([str(run)]) == 2
-    _one_line_error(capsys.readouterr().err, "record.json is unreadable")
+    assert_one_line_error(capsys.readouterr().err, "record.json is unreadable")
     assert train_main(over) == 2  # not silently retrained
     assert "unfinished run" in capsys.readouterr().err
     assert train_main(over + ["--resume"]) == 0
@@ -196,7 +191,7 @@ def test_an_output_folder_that_cannot_be_a_folder_is_one_line(tiny_data, tiny_mo
            # /proc refuses new folders even to root, which a chmod'ed folder would not
            "unwritable": Path("/proc/vlcat-test-run")}[where]
     assert train_main(_over(tiny_data, tiny_model_file, tmp_path, "unused") + ["-o", str(out)]) == 2
-    _one_line_error(capsys.readouterr().err, str(out))
+    assert_one_line_error(capsys.readouterr().err, str(out))
     assert blocker.read_text() == "x"
 
 
@@ -204,7 +199,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_data, 
     # warm-up epoch 1 at 1e-5 is fine; epoch 2 at lr=1e30 blows the context up
     over = _over(tiny_data, tiny_model_file, tmp_path, "nan", **{"optim.lr": 1e30, "optim.warmup_epoch": 1})
     assert train_main(over) == 2
-    _one_line_error(capsys.readouterr().err, "the loss became nan at epoch 2")
+    assert_one_line_error(capsys.readouterr().err, "the loss became nan at epoch 2")
     run = tmp_path / "nan"
     ckpt = load_checkpoint(run / rundir.CHECKPOINT)
     assert (ckpt["epoch"], ckpt["step"]) == (1, 0)
